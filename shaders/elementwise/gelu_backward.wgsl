@@ -1,0 +1,27 @@
+// dx = dy · GELU'(x) for the tanh form; where the tanh argument is clamped, its derivative
+// term is zero, matching the forward exactly.
+struct Params { n: u32, _p0: u32, _p1: u32, _p2: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+
+const K0: f32 = 0.7978845608028654;
+const K1: f32 = 0.044715;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.n) { return; }
+    let v = x[i];
+    let raw = K0 * (v + K1 * v * v * v);
+    let u = clamp(raw, -10.0, 10.0);
+    let t = tanh(u);
+    // sech² from exponentials: 1 − t² cancels catastrophically where t ≈ ±1.
+    let e = exp(u) + exp(-u);
+    let sech2 = 4.0 / (e * e);
+    var du = K0 * (1.0 + 3.0 * K1 * v * v);
+    if (abs(raw) > 10.0) { du = 0.0; }
+    dx[i] = dy[i] * (0.5 * (1.0 + t) + 0.5 * v * sech2 * du);
+}

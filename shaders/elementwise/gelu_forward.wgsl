@@ -1,0 +1,20 @@
+// GELU, tanh form (GPT-2): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+// The tanh argument is clamped to ±10 (tanh is ±1 in f32 there) because some drivers build
+// tanh from exp and return NaN for huge arguments; the CPU reference clamps identically.
+struct Params { n: u32, _p0: u32, _p1: u32, _p2: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+const K0: f32 = 0.7978845608028654;
+const K1: f32 = 0.044715;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.n) { return; }
+    let v = x[i];
+    let u = clamp(K0 * (v + K1 * v * v * v), -10.0, 10.0);
+    y[i] = 0.5 * v * (1.0 + tanh(u));
+}

@@ -1,0 +1,75 @@
+//! CPU reference (and CPU backend) for the element-wise family. Large inputs are split across
+//! threads with rayon; each element's arithmetic is the same as the WGSL.
+
+use rayon::prelude::*;
+
+const K0: f32 = 0.797_884_6;
+const K1: f32 = 0.044715;
+/// Below this many elements threading costs more than it saves.
+const PAR_MIN: usize = 1 << 15;
+
+fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    if a.len() >= PAR_MIN {
+        a.par_iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+    } else {
+        a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+    }
+}
+
+/// y = a + alpha·b (same length).
+pub fn add(a: &[f32], b: &[f32], alpha: f32) -> Vec<f32> {
+    map2(a, b, |x, y| x + alpha * y)
+}
+
+/// y[r, c] = x[r, c] + bias[c].
+pub fn bias_forward(x: &[f32], bias: &[f32]) -> Vec<f32> {
+    let cols = bias.len().max(1);
+    let mut y = x.to_vec();
+    y.par_chunks_mut(cols)
+        .for_each(|row| row.iter_mut().zip(bias).for_each(|(v, b)| *v += b));
+    y
+}
+
+/// dbias[c] = Σ_r dy[r, c].
+pub fn bias_backward(dy: &[f32], cols: usize) -> Vec<f32> {
+    let mut db = vec![0.0f32; cols];
+    if cols == 0 {
+        return db;
+    }
+    for row in dy.chunks_exact(cols) {
+        db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
+    }
+    db
+}
+
+fn gelu1(v: f32) -> f32 {
+    let u = (K0 * (v + K1 * v * v * v)).clamp(-10.0, 10.0);
+    0.5 * v * (1.0 + u.tanh())
+}
+
+fn gelu_grad1(v: f32) -> f32 {
+    let raw = K0 * (v + K1 * v * v * v);
+    let u = raw.clamp(-10.0, 10.0);
+    let t = u.tanh();
+    // sech² from exponentials: 1 − t² cancels catastrophically where t ≈ ±1.
+    let e = u.exp() + (-u).exp();
+    let sech2 = 4.0 / (e * e);
+    let du = if raw.abs() > 10.0 {
+        0.0
+    } else {
+        K0 * (1.0 + 3.0 * K1 * v * v)
+    };
+    0.5 * (1.0 + t) + 0.5 * v * sech2 * du
+}
+
+pub fn gelu_forward(x: &[f32]) -> Vec<f32> {
+    if x.len() >= PAR_MIN {
+        x.par_iter().map(|&v| gelu1(v)).collect()
+    } else {
+        x.iter().map(|&v| gelu1(v)).collect()
+    }
+}
+
+pub fn gelu_backward(x: &[f32], dy: &[f32]) -> Vec<f32> {
+    map2(x, dy, |v, g| g * gelu_grad1(v))
+}

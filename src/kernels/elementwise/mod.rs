@@ -1,0 +1,58 @@
+//! Element-wise kernels: residual/accumulating add, bias add and its backward (column sums),
+//! GELU (tanh form, as GPT-2) forward and backward.
+//!
+//! Shape legend: `n` = element count; bias ops see `x` as `[rows, cols]` with `bias: [cols]`.
+//! The residual add's backward is the identity (the gradient flows to both inputs unchanged),
+//! so it has no kernel of its own.
+
+pub mod cpu;
+pub mod gpu;
+
+use crate::device::KernelSpec;
+use crate::kernel_spec;
+
+pub const WG: u32 = 256;
+
+pub static ADD: KernelSpec = kernel_spec!(
+    "elementwise/add",
+    "elementwise/add.wgsl",
+    "main",
+    [Read, Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static BIAS_FORWARD: KernelSpec = kernel_spec!(
+    "elementwise/bias_forward",
+    "elementwise/bias_forward.wgsl",
+    "main",
+    [Read, Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static BIAS_BACKWARD: KernelSpec = kernel_spec!(
+    "elementwise/bias_backward",
+    "elementwise/bias_backward.wgsl",
+    "main",
+    [Read, ReadWrite],
+    [("WG", 64)]
+);
+pub static GELU_FORWARD: KernelSpec = kernel_spec!(
+    "elementwise/gelu_forward",
+    "elementwise/gelu_forward.wgsl",
+    "main",
+    [Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static GELU_BACKWARD: KernelSpec = kernel_spec!(
+    "elementwise/gelu_backward",
+    "elementwise/gelu_backward.wgsl",
+    "main",
+    [Read, Read, ReadWrite],
+    [("WG", WG)]
+);
+
+pub static SPECS: &[&KernelSpec] = &[
+    &ADD,
+    &BIAS_FORWARD,
+    &BIAS_BACKWARD,
+    &GELU_FORWARD,
+    &GELU_BACKWARD,
+];

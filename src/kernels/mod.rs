@@ -1,0 +1,12 @@
+//! Kernel families. Each folder holds the host launchers (`gpu.rs`) for its WGSL in
+//! `shaders/<family>/` and the CPU reference (`cpu.rs`) every kernel is tested against.
+
+pub mod check;
+pub mod elementwise;
+
+use crate::device::KernelSpec;
+
+/// Every WGSL kernel the crate can launch (the naga test validates each with its defaults).
+pub fn all_specs() -> Vec<&'static KernelSpec> {
+    [elementwise::SPECS].concat()
+}

@@ -1,0 +1,9 @@
+//! DSRSQ: long-context question answering with a Dynamic Sparse Retriever, Sub-Quadratic
+//! Sparse Attention and a Rotating Compressive KV Cache — WGSL kernels through wgpu and a CPU
+//! backend that runs the same model and is the reference every kernel is tested against.
+
+pub mod device;
+pub mod kernels;
+pub mod tensor;
+
+pub use tensor::Tensor;
