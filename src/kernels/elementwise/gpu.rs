@@ -29,8 +29,8 @@ fn dims(a: usize, b: usize) -> Dims {
     }
 }
 
-fn same_len(op: &'static str, a: &GpuTensor, b: &GpuTensor) -> Result<()> {
-    if a.numel() != b.numel() {
+fn same_shape(op: &'static str, a: &GpuTensor, b: &GpuTensor) -> Result<()> {
+    if a.shape != b.shape {
         return Err(DeviceError::Shape {
             op,
             detail: format!("{:?} vs {:?}", a.shape, b.shape),
@@ -40,7 +40,7 @@ fn same_len(op: &'static str, a: &GpuTensor, b: &GpuTensor) -> Result<()> {
 }
 
 pub fn add(ctx: &GpuContext, a: &GpuTensor, b: &GpuTensor, alpha: f32) -> Result<GpuTensor> {
-    same_len("add", a, b)?;
+    same_shape("add", a, b)?;
     let y = ctx.zeros(&a.shape, DType::F32)?;
     let p = AddParams {
         n: a.numel() as u32,
@@ -53,7 +53,7 @@ pub fn add(ctx: &GpuContext, a: &GpuTensor, b: &GpuTensor, alpha: f32) -> Result
 
 pub fn bias_forward(ctx: &GpuContext, x: &GpuTensor, bias: &GpuTensor) -> Result<GpuTensor> {
     let cols = bias.numel();
-    if cols == 0 || x.numel() % cols != 0 || x.shape.last() != Some(&cols) {
+    if cols == 0 || !x.numel().is_multiple_of(cols) || x.shape.last() != Some(&cols) {
         return Err(DeviceError::Shape {
             op: "bias_forward",
             detail: format!("x {:?} with bias {:?}", x.shape, bias.shape),
@@ -96,7 +96,7 @@ pub fn gelu_forward(ctx: &GpuContext, x: &GpuTensor) -> Result<GpuTensor> {
 }
 
 pub fn gelu_backward(ctx: &GpuContext, x: &GpuTensor, dy: &GpuTensor) -> Result<GpuTensor> {
-    same_len("gelu_backward", x, dy)?;
+    same_shape("gelu_backward", x, dy)?;
     let dx = ctx.zeros(&x.shape, DType::F32)?;
     let p = dims(x.numel(), 0);
     ctx.dispatch(
