@@ -2,11 +2,20 @@
 //! `shaders/<family>/` and the CPU reference (`cpu.rs`) every kernel is tested against.
 
 pub mod check;
+pub mod adamw;
+pub mod attention;
 pub mod elementwise;
+pub mod loss;
 
 use crate::device::KernelSpec;
 
 /// Every WGSL kernel the crate can launch (the naga test validates each with its defaults).
 pub fn all_specs() -> Vec<&'static KernelSpec> {
-    [elementwise::SPECS].concat()
+    [
+        elementwise::SPECS,
+        loss::SPECS,
+        adamw::SPECS,
+        attention::SPECS,
+    ]
+    .concat()
 }

@@ -1,0 +1,1 @@
+pub static SPECS: &[&crate::device::KernelSpec] = &[];
