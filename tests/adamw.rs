@@ -107,7 +107,10 @@ fn shape_mismatch_and_step_zero_are_errors() {
     };
     let a = ctx.upload(&[1.0, 2.0], &[2]).unwrap();
     let b = ctx.upload(&[1.0, 2.0, 3.0], &[3]).unwrap();
-    let (m, v) = (ctx.upload(&[0.0; 2], &[2]).unwrap(), ctx.upload(&[0.0; 2], &[2]).unwrap());
+    let (m, v) = (
+        ctx.upload(&[0.0; 2], &[2]).unwrap(),
+        ctx.upload(&[0.0; 2], &[2]).unwrap(),
+    );
     let err = gpu::adamw_step(ctx, &a, &b, &m, &v, &HP, 1)
         .unwrap_err()
         .to_string();

@@ -51,7 +51,13 @@ fn gpu_matches_cpu_across_vocab_sizes() {
     {
         let logits = random_vec(10 + i as u64, rows * vocab, 5.0);
         let t = targets(rows, vocab, 20 + i as u64);
-        check_gpu(ctx, &logits, &t, vocab, &format!("rows={rows} vocab={vocab}"));
+        check_gpu(
+            ctx,
+            &logits,
+            &t,
+            vocab,
+            &format!("rows={rows} vocab={vocab}"),
+        );
     }
 }
 
@@ -112,7 +118,9 @@ fn target_out_of_vocab_names_the_row() {
         return;
     };
     let gl = ctx.upload(&logits, &[3, 4]).unwrap();
-    let err = gpu::cross_entropy(ctx, &gl, &[0, 1, 9]).unwrap_err().to_string();
+    let err = gpu::cross_entropy(ctx, &gl, &[0, 1, 9])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("row 2"), "{err}");
 }
 
@@ -123,7 +131,9 @@ fn shape_mismatch_is_an_error_not_a_panic() {
         return;
     };
     let gl = ctx.upload(&[0.0; 6], &[3, 2]).unwrap();
-    let err = gpu::cross_entropy(ctx, &gl, &[0, 1]).unwrap_err().to_string();
+    let err = gpu::cross_entropy(ctx, &gl, &[0, 1])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("cross_entropy"), "{err}");
     let flat = ctx.upload(&[0.0; 6], &[6]).unwrap();
     assert!(gpu::cross_entropy(ctx, &flat, &[0; 6]).is_err());

@@ -1,9 +1,9 @@
 //! Kernel families. Each folder holds the host launchers (`gpu.rs`) for its WGSL in
 //! `shaders/<family>/` and the CPU reference (`cpu.rs`) every kernel is tested against.
 
-pub mod check;
 pub mod adamw;
 pub mod attention;
+pub mod check;
 pub mod elementwise;
 pub mod loss;
 

@@ -73,20 +73,18 @@ pub fn cross_entropy(
     if vocab == 0 {
         return Ok((losses, grad));
     }
-    let f = |(((g, x), &t), l): (((&mut [f32], &[f32]), &i32), &mut f32)| {
-        *l = row(x, t, inv_n, g)
+    let f = |(r, (g, l)): (usize, (&mut [f32], &mut f32))| {
+        *l = row(&logits[r * vocab..][..vocab], targets[r], inv_n, g);
     };
     if logits.len() >= PAR_MIN {
         grad.par_chunks_mut(vocab)
-            .zip(logits.par_chunks(vocab))
-            .zip(targets.par_iter())
             .zip(losses.par_iter_mut())
+            .enumerate()
             .for_each(f);
     } else {
         grad.chunks_mut(vocab)
-            .zip(logits.chunks(vocab))
-            .zip(targets)
             .zip(losses.iter_mut())
+            .enumerate()
             .for_each(f);
     }
     Ok((losses, grad))
