@@ -1,12 +1,21 @@
 //! Kernel families. Each folder holds the host launchers (`gpu.rs`) for its WGSL in
 //! `shaders/<family>/` and the CPU reference (`cpu.rs`) every kernel is tested against.
 
+pub mod adamw;
+pub mod attention;
 pub mod check;
 pub mod elementwise;
+pub mod loss;
 
 use crate::device::KernelSpec;
 
 /// Every WGSL kernel the crate can launch (the naga test validates each with its defaults).
 pub fn all_specs() -> Vec<&'static KernelSpec> {
-    [elementwise::SPECS].concat()
+    [
+        elementwise::SPECS,
+        loss::SPECS,
+        adamw::SPECS,
+        attention::SPECS,
+    ]
+    .concat()
 }
