@@ -3,10 +3,19 @@
 
 pub mod check;
 pub mod elementwise;
+pub mod embedding;
+pub mod layernorm;
+pub mod rope;
 
 use crate::device::KernelSpec;
 
 /// Every WGSL kernel the crate can launch (the naga test validates each with its defaults).
 pub fn all_specs() -> Vec<&'static KernelSpec> {
-    [elementwise::SPECS].concat()
+    [
+        elementwise::SPECS,
+        layernorm::SPECS,
+        embedding::SPECS,
+        rope::SPECS,
+    ]
+    .concat()
 }
