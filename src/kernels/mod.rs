@@ -5,7 +5,10 @@ pub mod adamw;
 pub mod attention;
 pub mod check;
 pub mod elementwise;
+pub mod embedding;
+pub mod layernorm;
 pub mod loss;
+pub mod rope;
 
 use crate::device::KernelSpec;
 
@@ -13,6 +16,9 @@ use crate::device::KernelSpec;
 pub fn all_specs() -> Vec<&'static KernelSpec> {
     [
         elementwise::SPECS,
+        layernorm::SPECS,
+        embedding::SPECS,
+        rope::SPECS,
         loss::SPECS,
         adamw::SPECS,
         attention::SPECS,
