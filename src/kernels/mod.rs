@@ -3,10 +3,12 @@
 
 pub mod check;
 pub mod elementwise;
+pub mod matmul;
+pub mod softmax;
 
 use crate::device::KernelSpec;
 
 /// Every WGSL kernel the crate can launch (the naga test validates each with its defaults).
 pub fn all_specs() -> Vec<&'static KernelSpec> {
-    [elementwise::SPECS].concat()
+    [elementwise::SPECS, matmul::SPECS, softmax::SPECS].concat()
 }
