@@ -296,12 +296,11 @@ impl GpuContext {
 
     /// Submits everything recorded so far as one command buffer.
     pub fn flush(&self) -> Result<()> {
-        let enc = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(enc) = enc {
+        // The lock is held until the submit returns: otherwise another thread's flush could find
+        // the slot empty while this one is still between take and submit, map its staging buffer
+        // before the copy into it was submitted, and read stale zeros.
+        let mut slot = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(enc) = slot.take() {
             self.scoped("submit", || {
                 self.queue.submit(Some(enc.finish()));
             })?;

@@ -8,7 +8,9 @@ pub mod elementwise;
 pub mod embedding;
 pub mod layernorm;
 pub mod loss;
+pub mod matmul;
 pub mod rope;
+pub mod softmax;
 
 use crate::device::KernelSpec;
 
@@ -16,6 +18,8 @@ use crate::device::KernelSpec;
 pub fn all_specs() -> Vec<&'static KernelSpec> {
     [
         elementwise::SPECS,
+        matmul::SPECS,
+        softmax::SPECS,
         layernorm::SPECS,
         embedding::SPECS,
         rope::SPECS,
