@@ -2,6 +2,8 @@
 //! Sparse Attention and a Rotating Compressive KV Cache — WGSL kernels through wgpu and a CPU
 //! backend that runs the same model and is the reference every kernel is tested against.
 
+pub mod backend;
+pub mod bench;
 pub mod device;
 pub mod kernels;
 pub mod tensor;

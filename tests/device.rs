@@ -44,7 +44,7 @@ fn validation_errors_become_results() {
             mapped_at_creation: false,
         })
     });
-    let err = r.err().expect("invalid usage must be an error").to_string();
+    let err = r.expect_err("invalid usage must be an error").to_string();
     assert!(err.contains("bad buffer"), "{err}");
 }
 

@@ -239,7 +239,6 @@ fn shape_mismatch_is_an_error_not_a_panic() {
 }
 
 #[test]
-#[ignore = "about 9 s on lavapipe; run with --ignored on a real GPU"]
 fn more_rows_than_one_grid_dimension() {
     // 65 537 rows: the one-workgroup-per-row grid folds into 2-D (65 535 is the per-dim limit).
     let Some(ctx) = common::gpu("more_rows_than_one_grid_dimension") else {

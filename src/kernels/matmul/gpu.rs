@@ -83,11 +83,11 @@ fn launch(
     ctx.dispatch(&FORWARD, &[], &p, &[a, b, c], groups)
 }
 
-/// `C = op(A)·op(B)` per batch; returns `C` with shape `[batch, m, n]`.
+/// `C = op(A)·op(B)` per batch; returns `C` with shape `d.c_shape()`.
 pub fn matmul(ctx: &GpuContext, a: &GpuTensor, b: &GpuTensor, d: &MatmulDims) -> Result<GpuTensor> {
     check_f32("matmul", &[a, b])?;
     d.validate(a.numel(), b.numel())?;
-    let c = ctx.zeros(&[d.batch, d.m, d.n], DType::F32)?;
+    let c = ctx.zeros(&d.c_shape(), DType::F32)?;
     launch(ctx, "matmul", a, b, &c, &d.plan())?;
     Ok(c)
 }

@@ -79,6 +79,15 @@ impl MatmulDims {
         copies * self.k * self.n
     }
     /// Elements of `C`.
+    /// `[batch, m, n]`, or `[m, n]` when `batch == 1` (the model's weight products), so a
+    /// product of 2-D activations stays 2-D.
+    pub fn c_shape(&self) -> Vec<usize> {
+        if self.batch == 1 {
+            vec![self.m, self.n]
+        } else {
+            vec![self.batch, self.m, self.n]
+        }
+    }
     pub fn c_len(&self) -> usize {
         self.batch * self.m * self.n
     }

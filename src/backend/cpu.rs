@@ -1,0 +1,296 @@
+//! The CPU backend: host tensors, the kernel families' CPU code (gemm-backed matmul, tiled
+//! flash attention, rayon over rows elsewhere).
+
+use super::Backend;
+use crate::device::{DeviceError, Result};
+use crate::kernels::adamw::{self, AdamW};
+use crate::kernels::matmul::{self, MatmulDims};
+use crate::kernels::{attention, elementwise, embedding, layernorm, loss, rope, softmax};
+use crate::Tensor;
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CpuBackend;
+
+fn shape_err(op: &'static str, detail: String) -> DeviceError {
+    DeviceError::Shape { op, detail }
+}
+
+/// (rows, cols) of a tensor seen as a matrix over its last dimension.
+fn rows_cols(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
+    let cols = *t
+        .shape
+        .last()
+        .ok_or_else(|| shape_err(op, "tensor has no dimensions".into()))?;
+    Ok((t.numel().checked_div(cols).unwrap_or(0), cols))
+}
+
+fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.shape != b.shape {
+        return Err(shape_err(op, format!("{:?} vs {:?}", a.shape, b.shape)));
+    }
+    Ok(())
+}
+
+fn dims3(op: &'static str, t: &Tensor) -> Result<(usize, usize, usize)> {
+    match t.shape[..] {
+        [a, b, c] => Ok((a, b, c)),
+        _ => Err(shape_err(
+            op,
+            format!("expected [bh, n, d], got {:?}", t.shape),
+        )),
+    }
+}
+
+fn dims4(op: &'static str, t: &Tensor) -> Result<(usize, usize, usize, usize)> {
+    match t.shape[..] {
+        [a, b, c, d] => Ok((a, b, c, d)),
+        _ => Err(shape_err(
+            op,
+            format!("expected [b, h, n, d], got {:?}", t.shape),
+        )),
+    }
+}
+
+fn t(data: Vec<f32>, shape: &[usize]) -> Tensor {
+    Tensor {
+        data,
+        shape: shape.to_vec(),
+    }
+}
+
+impl Backend for CpuBackend {
+    type T = Tensor;
+
+    fn name(&self) -> String {
+        format!("cpu ({} threads)", rayon::current_num_threads())
+    }
+    fn upload(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.clone())
+    }
+    fn download(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.clone())
+    }
+    fn shape<'a>(&self, x: &'a Tensor) -> &'a [usize] {
+        &x.shape
+    }
+    fn reshape(&self, x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+        super::check_reshape(&x.shape, shape)?;
+        Ok(t(x.data.clone(), shape))
+    }
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn matmul(&self, a: &Tensor, b: &Tensor, d: &MatmulDims) -> Result<Tensor> {
+        d.validate(a.numel(), b.numel())?;
+        Ok(t(matmul::cpu::matmul(&a.data, &b.data, d), &d.c_shape()))
+    }
+    fn matmul_backward(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        dc: &Tensor,
+        d: &MatmulDims,
+    ) -> Result<(Tensor, Tensor)> {
+        d.validate(a.numel(), b.numel())?;
+        if dc.numel() != d.batch * d.m * d.n {
+            return Err(shape_err(
+                "matmul_backward",
+                format!("dC {:?} for {d:?}", dc.shape),
+            ));
+        }
+        let (da, db) = matmul::cpu::matmul_backward(&a.data, &b.data, &dc.data, d);
+        Ok((t(da, &a.shape), t(db, &b.shape)))
+    }
+    fn add(&self, a: &Tensor, b: &Tensor, alpha: f32) -> Result<Tensor> {
+        same_shape("add", a, b)?;
+        Ok(t(elementwise::cpu::add(&a.data, &b.data, alpha), &a.shape))
+    }
+    fn bias_forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let (_, cols) = rows_cols("bias_forward", x)?;
+        if bias.numel() != cols {
+            return Err(shape_err(
+                "bias_forward",
+                format!("x {:?} with bias {:?}", x.shape, bias.shape),
+            ));
+        }
+        Ok(t(
+            elementwise::cpu::bias_forward(&x.data, &bias.data),
+            &x.shape,
+        ))
+    }
+    fn bias_backward(&self, dy: &Tensor) -> Result<Tensor> {
+        let (_, cols) = rows_cols("bias_backward", dy)?;
+        Ok(t(elementwise::cpu::bias_backward(&dy.data, cols), &[cols]))
+    }
+    fn gelu_forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(t(elementwise::cpu::gelu_forward(&x.data), &x.shape))
+    }
+    fn gelu_backward(&self, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        same_shape("gelu_backward", x, dy)?;
+        Ok(t(
+            elementwise::cpu::gelu_backward(&x.data, &dy.data),
+            &x.shape,
+        ))
+    }
+    fn layernorm_forward(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        eps: f32,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let (rows, cols) = rows_cols("layernorm_forward", x)?;
+        if gamma.numel() != cols || beta.numel() != cols {
+            return Err(shape_err(
+                "layernorm_forward",
+                format!(
+                    "x {:?}, gamma {:?}, beta {:?}",
+                    x.shape, gamma.shape, beta.shape
+                ),
+            ));
+        }
+        let (y, mean, rstd) =
+            layernorm::cpu::layernorm_forward(&x.data, &gamma.data, &beta.data, rows, cols, eps);
+        Ok((t(y, &x.shape), t(mean, &[rows]), t(rstd, &[rows])))
+    }
+    fn layernorm_backward(
+        &self,
+        dy: &Tensor,
+        x: &Tensor,
+        gamma: &Tensor,
+        mean: &Tensor,
+        rstd: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        same_shape("layernorm_backward", dy, x)?;
+        let (rows, cols) = rows_cols("layernorm_backward", x)?;
+        if gamma.numel() != cols || mean.numel() != rows || rstd.numel() != rows {
+            return Err(shape_err(
+                "layernorm_backward",
+                format!(
+                    "x {:?}, gamma {:?}, mean {:?}, rstd {:?}",
+                    x.shape, gamma.shape, mean.shape, rstd.shape
+                ),
+            ));
+        }
+        let (dx, dg, db) = layernorm::cpu::layernorm_backward(
+            &dy.data,
+            &x.data,
+            &gamma.data,
+            &mean.data,
+            &rstd.data,
+            rows,
+            cols,
+        );
+        Ok((t(dx, &x.shape), t(dg, &[cols]), t(db, &[cols])))
+    }
+    fn softmax_forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (rows, cols) = rows_cols("softmax_forward", x)?;
+        Ok(t(
+            softmax::cpu::softmax_forward(&x.data, rows, cols),
+            &x.shape,
+        ))
+    }
+    fn softmax_backward(&self, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        same_shape("softmax_backward", y, dy)?;
+        let (rows, cols) = rows_cols("softmax_backward", y)?;
+        Ok(t(
+            softmax::cpu::softmax_backward(&y.data, &dy.data, rows, cols),
+            &y.shape,
+        ))
+    }
+    fn embedding_forward(&self, weight: &Tensor, ids: &[u32]) -> Result<Tensor> {
+        let (vocab, dim) = rows_cols("embedding_forward", weight)?;
+        let out = embedding::cpu::embedding_forward(&weight.data, ids, vocab, dim)?;
+        Ok(t(out, &[ids.len(), dim]))
+    }
+    fn embedding_backward(&self, dy: &Tensor, ids: &[u32], vocab: usize) -> Result<Tensor> {
+        let (rows, dim) = rows_cols("embedding_backward", dy)?;
+        if rows != ids.len() {
+            return Err(shape_err(
+                "embedding_backward",
+                format!("dy {:?} for {} ids", dy.shape, ids.len()),
+            ));
+        }
+        let dw = embedding::cpu::embedding_backward(&dy.data, ids, vocab, dim)?;
+        Ok(t(dw, &[vocab, dim]))
+    }
+    fn rope_forward(&self, x: &Tensor, positions: &[u32], base: f32) -> Result<Tensor> {
+        let (b, h, n, d) = dims4("rope_forward", x)?;
+        Ok(t(
+            rope::cpu::rope_forward(&x.data, positions, b, h, n, d, base)?,
+            &x.shape,
+        ))
+    }
+    fn rope_backward(&self, dy: &Tensor, positions: &[u32], base: f32) -> Result<Tensor> {
+        let (b, h, n, d) = dims4("rope_backward", dy)?;
+        Ok(t(
+            rope::cpu::rope_backward(&dy.data, positions, b, h, n, d, base)?,
+            &dy.shape,
+        ))
+    }
+    fn attention_forward(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        same_shape("attention_forward", q, k)?;
+        same_shape("attention_forward", q, v)?;
+        let (bh, n, d) = dims3("attention_forward", q)?;
+        let (o, lse) = attention::cpu::attention_forward(&q.data, &k.data, &v.data, bh, n, d);
+        Ok((t(o, &q.shape), t(lse, &[bh, n])))
+    }
+    fn attention_backward(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        o: &Tensor,
+        lse: &Tensor,
+        dout: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        for x in [k, v, o, dout] {
+            same_shape("attention_backward", q, x)?;
+        }
+        let (bh, n, d) = dims3("attention_backward", q)?;
+        if lse.numel() != bh * n {
+            return Err(shape_err(
+                "attention_backward",
+                format!("lse {:?} for q {:?}", lse.shape, q.shape),
+            ));
+        }
+        let (dq, dk, dv) = attention::cpu::attention_backward(
+            &q.data, &k.data, &v.data, &o.data, &lse.data, &dout.data, bh, n, d,
+        );
+        Ok((t(dq, &q.shape), t(dk, &q.shape), t(dv, &q.shape)))
+    }
+    fn cross_entropy(&self, logits: &Tensor, targets: &[i32]) -> Result<(Tensor, Tensor)> {
+        let (rows, vocab) = rows_cols("cross_entropy", logits)?;
+        if rows != targets.len() {
+            return Err(shape_err(
+                "cross_entropy",
+                format!("logits {:?} for {} targets", logits.shape, targets.len()),
+            ));
+        }
+        let (losses, dl) = loss::cpu::cross_entropy(&logits.data, targets, rows, vocab)?;
+        Ok((t(losses, &[rows]), t(dl, &logits.shape)))
+    }
+    fn adamw_step(
+        &self,
+        param: &mut Tensor,
+        grad: &Tensor,
+        m: &mut Tensor,
+        v: &mut Tensor,
+        hp: &AdamW,
+        step: u32,
+    ) -> Result<()> {
+        same_shape("adamw_step", param, grad)?;
+        same_shape("adamw_step", param, m)?;
+        same_shape("adamw_step", param, v)?;
+        adamw::cpu::adamw_step(
+            &mut param.data,
+            &grad.data,
+            &mut m.data,
+            &mut v.data,
+            hp,
+            step,
+        );
+        Ok(())
+    }
+}

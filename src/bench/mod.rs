@@ -1,0 +1,199 @@
+//! Benchmarks behind `dsrsq bench` and `cargo bench`.
+//!
+//! Kernels suite: matmul GFLOP/s and dense causal attention time on each backend,
+//! printed as a table row by row (each row is its own measurement, so it doubles as progress).
+
+use std::time::Instant;
+
+use crate::backend::{Backend, CpuBackend, WgpuBackend};
+use crate::device::DeviceError;
+use crate::kernels::check::random_vec;
+use crate::kernels::matmul::MatmulDims;
+use crate::Tensor;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{what}: {source}")]
+    Op {
+        what: String,
+        #[source]
+        source: DeviceError,
+    },
+    #[error("opening the wgpu backend: {0}")]
+    NoDevice(#[source] DeviceError),
+}
+
+type Result<T> = std::result::Result<T, BenchError>;
+
+trait Context<T> {
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, DeviceError> {
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| BenchError::Op {
+            what: what(),
+            source,
+        })
+    }
+}
+
+/// Which backends a benchmark measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    Cpu,
+    Wgpu,
+    All,
+}
+
+/// Median wall time of `reps` runs after one warm-up; `f` must leave the backend idle.
+fn median_secs(
+    reps: usize,
+    mut f: impl FnMut() -> std::result::Result<(), DeviceError>,
+) -> std::result::Result<f64, DeviceError> {
+    f()?;
+    let mut t = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let start = Instant::now();
+        f()?;
+        t.push(start.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
+struct Sizes {
+    matmul: Vec<usize>,
+    attention: Vec<usize>,
+    reps: usize,
+}
+
+fn row(backend: &str, op: &str, size: &str, secs: f64, flops: f64) {
+    println!(
+        "| {backend:<8} | {op:<26} | {size:>18} | {:>10.3} | {:>9.1} |",
+        secs * 1e3,
+        flops / secs / 1e9
+    );
+}
+
+fn run_suite<B: Backend>(b: &B, label: &str, s: &Sizes) -> Result<()> {
+    for &n in &s.matmul {
+        let d = MatmulDims {
+            batch: 1,
+            m: n,
+            k: n,
+            n,
+            trans_a: false,
+            trans_b: false,
+            broadcast_b: false,
+        };
+        let what = || format!("matmul {n} on {label}");
+        let a = b
+            .upload(&Tensor::new(random_vec(1, n * n, 1.0), &[n, n]).with_context(what)?)
+            .with_context(what)?;
+        let w = b
+            .upload(&Tensor::new(random_vec(2, n * n, 1.0), &[n, n]).with_context(what)?)
+            .with_context(what)?;
+        let secs = median_secs(s.reps, || {
+            b.matmul(&a, &w, &d)?;
+            b.sync()
+        })
+        .with_context(what)?;
+        row(
+            label,
+            "matmul f32",
+            &format!("{n}x{n}x{n}"),
+            secs,
+            2.0 * (n as f64).powi(3),
+        );
+    }
+    let (heads, hd) = (4usize, 64usize);
+    for &n in &s.attention {
+        let len = heads * n * hd;
+        let up = |seed| -> Result<B::T> {
+            let what = || format!("attention inputs n={n} on {label}");
+            let t = Tensor::new(random_vec(seed, len, 1.0), &[heads, n, hd]).with_context(what)?;
+            b.upload(&t).with_context(what)
+        };
+        let (q, k, v, dout) = (up(3)?, up(4)?, up(5)?, up(6)?);
+        // Causal: half of the n² score matrix, two products (QKᵀ and PV) of 2·d flops each.
+        let fwd_flops = heads as f64 * (n as f64).powi(2) / 2.0 * hd as f64 * 4.0;
+        let size = format!("{heads}x{n}x{hd}");
+        let fwd = median_secs(s.reps, || {
+            b.attention_forward(&q, &k, &v)?;
+            b.sync()
+        })
+        .with_context(|| format!("attention forward n={n} on {label}"))?;
+        row(label, "causal attention fwd", &size, fwd, fwd_flops);
+        let both = median_secs(s.reps, || {
+            let (o, lse) = b.attention_forward(&q, &k, &v)?;
+            b.attention_backward(&q, &k, &v, &o, &lse, &dout)?;
+            b.sync()
+        })
+        .with_context(|| format!("attention forward+backward n={n} on {label}"))?;
+        // The backward recomputes scores and does four more products: 2.5x the forward's flops.
+        row(
+            label,
+            "causal attention fwd+bwd",
+            &size,
+            both,
+            fwd_flops * 3.5,
+        );
+    }
+    Ok(())
+}
+
+/// Matmul and dense attention on the chosen backends, printed as a markdown table.
+pub fn kernels(choice: BackendChoice, quick: bool) -> Result<()> {
+    println!(
+        "| backend  | op                         |               size |  time (ms) |   GFLOP/s |"
+    );
+    println!(
+        "|----------|----------------------------|--------------------|------------|-----------|"
+    );
+    let reps = if quick { 1 } else { 3 };
+    if choice != BackendChoice::Wgpu {
+        let sizes = Sizes {
+            matmul: if quick {
+                vec![256, 512]
+            } else {
+                vec![256, 512, 1024, 2048]
+            },
+            attention: if quick {
+                vec![512, 1024]
+            } else {
+                vec![512, 1024, 2048, 4096, 8192]
+            },
+            reps,
+        };
+        run_suite(&CpuBackend, "cpu", &sizes)?;
+    }
+    if choice != BackendChoice::Cpu {
+        match WgpuBackend::from_env() {
+            Ok(gpu) => {
+                eprintln!("wgpu adapter: {}", gpu.ctx.adapter);
+                // Software rasterizers (lavapipe) are ~100x slower than a GPU: small sizes only.
+                let software = gpu.ctx.adapter.device_type == wgpu::DeviceType::Cpu;
+                let sizes = if software || quick {
+                    Sizes {
+                        matmul: vec![256, 512],
+                        attention: vec![512, 1024],
+                        reps: 1,
+                    }
+                } else {
+                    Sizes {
+                        matmul: vec![256, 512, 1024, 2048],
+                        attention: vec![512, 1024, 2048, 4096, 8192],
+                        reps,
+                    }
+                };
+                run_suite(&gpu, "wgpu", &sizes)?;
+            }
+            Err(e) if choice == BackendChoice::All => {
+                eprintln!("wgpu backend skipped: {e}");
+            }
+            Err(e) => return Err(BenchError::NoDevice(e)),
+        }
+    }
+    Ok(())
+}
