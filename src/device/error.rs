@@ -3,7 +3,7 @@ use thiserror::Error;
 /// Everything that can go wrong between the host and a wgpu device.
 #[derive(Debug, Error)]
 pub enum DeviceError {
-    #[error("no GPU adapter found (backends tried: {backends}); the CPU backend will be used")]
+    #[error("no wgpu adapter found (backends tried: {backends})")]
     NoAdapter { backends: String },
     #[error("no adapter matches WGPU_ADAPTER_NAME={wanted:?}; adapters found: {available}")]
     AdapterNotFound { wanted: String, available: String },

@@ -1,6 +1,7 @@
 //! Shared test plumbing: one device per test binary, loud SKIPs, and the strict mode CI uses.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::sync::OnceLock;
 
 use dsrsq::device::GpuContext;
@@ -12,7 +13,7 @@ pub fn gpu(test: &str) -> Option<&'static GpuContext> {
     let ctx = CTX.get_or_init(|| {
         let r = GpuContext::from_env().map_err(|e| e.to_string());
         if let Ok(c) = &r {
-            eprintln!("wgpu adapter: {}", c.adapter);
+            loud(&format!("wgpu adapter for kernel tests: {}", c.adapter));
         }
         r
     });
@@ -22,10 +23,16 @@ pub fn gpu(test: &str) -> Option<&'static GpuContext> {
             if std::env::var("DSRSQ_REQUIRE_GPU").is_ok_and(|v| v == "1") {
                 panic!("DSRSQ_REQUIRE_GPU=1 but no wgpu adapter: {e}");
             }
-            eprintln!("\n!!!!!!!! SKIP {test}: no wgpu adapter ({e}) !!!!!!!!\n");
+            loud(&format!("!!!!!!!! SKIP {test}: {e} !!!!!!!!"));
             None
         }
     }
+}
+
+/// Writes straight to stderr: libtest captures `eprintln!` of passing tests, and a SKIP or the
+/// adapter in use must be seen.
+fn loud(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Asserts with the helper's message on failure.
