@@ -33,7 +33,10 @@ fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
 
 fn dims3(op: &'static str, t: &Tensor) -> Result<(usize, usize, usize)> {
     match t.shape[..] {
-        [_, _, 0] => Err(shape_err(op, format!("head dimension is 0 in {:?}", t.shape))),
+        [_, _, 0] => Err(shape_err(
+            op,
+            format!("head dimension is 0 in {:?}", t.shape),
+        )),
         [a, b, c] => Ok((a, b, c)),
         _ => Err(shape_err(
             op,

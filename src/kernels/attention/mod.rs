@@ -19,8 +19,9 @@
 //!   register arrays sized by `MAX_D`. Tiles are small (16×8 forward, 8×8 backward) because
 //!   the device asks for WebGPU's default 16 KiB of workgroup memory: at `MAX_D = 128` one
 //!   8-row tile with padded rows is ~4 KiB, and the backward needs three of them.
-//! - The CPU side (`cpu.rs`) holds plain-loop f64 references (`*_ref`) the kernels are tested
-//!   against and a fast tiled CPU backend.
+//! - The CPU side (`cpu/`) holds plain-loop f64 references (`*_ref`, `cpu/reference.rs`) the
+//!   kernels are tested against, and the fast tiled CPU backend: register-blocked tile kernels
+//!   compiled for AVX-512, AVX2 and baseline x86-64 and chosen at run time (`cpu/tiles.rs`).
 
 pub mod cpu;
 pub mod gpu;

@@ -1,6 +1,6 @@
 //! Batched matrix multiply `C = op(A)·op(B)` (forward and backward), f32, row-major.
 //!
-//! Shape legend: `batch` independent products; `C: [batch, m, n]`; `A: [batch, m, k]`, or
+//! Shape legend: `batch` independent products; `C: [batch, m, n]` (`[m, n]` when `batch` is 1); `A: [batch, m, k]`, or
 //! `[batch, k, m]` when `trans_a`; `B: [batch, k, n]`, or `[batch, n, k]` when `trans_b`; with
 //! `broadcast_b` a single `B` (`[k, n]` / `[n, k]`) serves every batch (the weight case
 //! `x[B·T, C]·W[C, 3C]`).
