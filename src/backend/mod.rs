@@ -30,6 +30,13 @@ pub trait Backend {
     fn reshape(&self, t: &Self::T, shape: &[usize]) -> Result<Self::T>;
     /// Waits until all queued work is done (timing boundaries).
     fn sync(&self) -> Result<()>;
+    /// Runs `f` and returns the device time it took, where the device keeps timestamps
+    /// (wgpu adapters with timestamp queries); `None` elsewhere.
+    fn device_seconds(&self, f: &mut dyn FnMut() -> Result<()>) -> Result<Option<f64>> {
+        f()?;
+        self.sync()?;
+        Ok(None)
+    }
 
     fn matmul(&self, a: &Self::T, b: &Self::T, d: &MatmulDims) -> Result<Self::T>;
     /// (dA, dB) in the storage layouts of A and B.

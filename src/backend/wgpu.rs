@@ -53,6 +53,9 @@ impl Backend for WgpuBackend {
     fn sync(&self) -> Result<()> {
         self.ctx.sync()
     }
+    fn device_seconds(&self, f: &mut dyn FnMut() -> Result<()>) -> Result<Option<f64>> {
+        Ok(self.ctx.time_gpu(f)?.1)
+    }
 
     fn matmul(&self, a: &GpuTensor, b: &GpuTensor, d: &MatmulDims) -> Result<GpuTensor> {
         matmul::gpu::matmul(&self.ctx, a, b, d)

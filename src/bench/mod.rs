@@ -46,20 +46,36 @@ pub enum BackendChoice {
     All,
 }
 
-/// Median wall time of `reps` runs after one warm-up; `f` must leave the backend idle.
-fn median_secs(
+/// Wall time and (where the device keeps timestamps) device time of one measurement.
+#[derive(Clone, Copy)]
+struct Timing {
+    wall: f64,
+    device: Option<f64>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Medians over `reps` runs after one warm-up; `f` must leave the backend idle.
+fn measure<B: Backend>(
+    b: &B,
     reps: usize,
     mut f: impl FnMut() -> std::result::Result<(), DeviceError>,
-) -> std::result::Result<f64, DeviceError> {
+) -> std::result::Result<Timing, DeviceError> {
     f()?;
-    let mut t = Vec::with_capacity(reps);
-    for _ in 0..reps {
+    let (mut wall, mut device) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+    for _ in 0..reps.max(1) {
         let start = Instant::now();
-        f()?;
-        t.push(start.elapsed().as_secs_f64());
+        let dev = b.device_seconds(&mut f)?;
+        wall.push(start.elapsed().as_secs_f64());
+        device.extend(dev);
     }
-    t.sort_by(f64::total_cmp);
-    Ok(t[t.len() / 2])
+    Ok(Timing {
+        wall: median(wall),
+        device: (!device.is_empty()).then(|| median(device)),
+    })
 }
 
 struct Sizes {
@@ -68,11 +84,15 @@ struct Sizes {
     reps: usize,
 }
 
-fn row(backend: &str, op: &str, size: &str, secs: f64, flops: f64) {
+/// GFLOP/s is computed from wall time, the figure a user waits for.
+fn row(backend: &str, op: &str, size: &str, t: Timing, flops: f64) {
+    let device = t
+        .device
+        .map_or_else(|| "-".to_string(), |d| format!("{:.3}", d * 1e3));
     println!(
-        "| {backend:<8} | {op:<26} | {size:>18} | {:>10.3} | {:>9.1} |",
-        secs * 1e3,
-        flops / secs / 1e9
+        "| {backend:<8} | {op:<26} | {size:>18} | {:>10.3} | {device:>11} | {:>9.1} |",
+        t.wall * 1e3,
+        flops / t.wall / 1e9
     );
 }
 
@@ -94,9 +114,9 @@ fn run_suite<B: Backend>(b: &B, label: &str, s: &Sizes) -> Result<()> {
         let w = b
             .upload(&Tensor::new(random_vec(2, n * n, 1.0), &[n, n]).with_context(what)?)
             .with_context(what)?;
-        let secs = median_secs(s.reps, || {
+        let secs = measure(b, s.reps, || {
             b.matmul(&a, &w, &d)?;
-            b.sync()
+            Ok(())
         })
         .with_context(what)?;
         row(
@@ -119,16 +139,16 @@ fn run_suite<B: Backend>(b: &B, label: &str, s: &Sizes) -> Result<()> {
         // Causal: half of the n² score matrix, two products (QKᵀ and PV) of 2·d flops each.
         let fwd_flops = heads as f64 * (n as f64).powi(2) / 2.0 * hd as f64 * 4.0;
         let size = format!("{heads}x{n}x{hd}");
-        let fwd = median_secs(s.reps, || {
+        let fwd = measure(b, s.reps, || {
             b.attention_forward(&q, &k, &v)?;
-            b.sync()
+            Ok(())
         })
         .with_context(|| format!("attention forward n={n} on {label}"))?;
         row(label, "causal attention fwd", &size, fwd, fwd_flops);
-        let both = median_secs(s.reps, || {
+        let both = measure(b, s.reps, || {
             let (o, lse) = b.attention_forward(&q, &k, &v)?;
             b.attention_backward(&q, &k, &v, &o, &lse, &dout)?;
-            b.sync()
+            Ok(())
         })
         .with_context(|| format!("attention forward+backward n={n} on {label}"))?;
         // The backward recomputes scores and does four more products: 2.5x the forward's flops.
@@ -146,10 +166,10 @@ fn run_suite<B: Backend>(b: &B, label: &str, s: &Sizes) -> Result<()> {
 /// Matmul and dense attention on the chosen backends, printed as a markdown table.
 pub fn kernels(choice: BackendChoice, quick: bool) -> Result<()> {
     println!(
-        "| backend  | op                         |               size |  time (ms) |   GFLOP/s |"
+        "| backend  | op                         |               size |  wall (ms) | device (ms) |   GFLOP/s |"
     );
     println!(
-        "|----------|----------------------------|--------------------|------------|-----------|"
+        "|----------|----------------------------|--------------------|------------|-------------|-----------|"
     );
     let reps = if quick { 1 } else { 3 };
     if choice != BackendChoice::Wgpu {
