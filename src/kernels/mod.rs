@@ -9,6 +9,7 @@ pub mod embedding;
 pub mod layernorm;
 pub mod loss;
 pub mod matmul;
+pub mod rckv;
 pub mod rope;
 pub mod softmax;
 
@@ -26,6 +27,7 @@ pub fn all_specs() -> Vec<&'static KernelSpec> {
         loss::SPECS,
         adamw::SPECS,
         attention::SPECS,
+        rckv::SPECS,
     ]
     .concat()
 }
