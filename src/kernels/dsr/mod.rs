@@ -19,9 +19,9 @@
 //!   materializing `r`. The backward factors the same way: with `ds' = ds/sqrt(dr)` and
 //!   `g = e_ctxᵀ·ds'` (`[dm]`), `dW_r = g ⊗ qv`, `dqv = W_rᵀ·g`, `dW_q = ē_Q ⊗ dqv`
 //!   (`ē_Q` = question mean embedding), `de_i = ds'_i·u` (context) and `W_q·dqv/|Q|`
-//!   (question). Every product goes through the `matmul` family; `cpu::scores_ref` /
-//!   `cpu::backward_ref` keep the unfactored f64 form the tests compare against. (A non-linear
-//!   scorer would need `r` materialized again.)
+//!   (question). Every product goes through the `matmul` family; `reference::scores_ref` and
+//!   `reference::backward_ref` keep the unfactored f64 form the tests compare against. (A
+//!   non-linear scorer would need `r` materialized again.)
 //! - Selection order is a total order on `(order_key(block score) desc, block index asc)`, where
 //!   `order_key` maps an f32 to a u32 that sorts like the float (−0 folded onto +0). CPU and GPU
 //!   select with this same key, so given the same scores they keep the exact same blocks.
@@ -29,14 +29,19 @@
 //!   atomics, then a one-thread pick of the digit), which finds the threshold key `T` and how many
 //!   blocks tied at `T` to keep; the tie rank and the output positions come from order-keeping
 //!   exclusive prefix sums. O(nb) work in ~25 dispatches, against O(nb·log²nb) and ~136 passes
-//!   for a global bitonic sort at nb = 64K. Only the meta words (count, budget, c) and the
-//!   selected index list are read back; scores stay on the device.
+//!   for a global bitonic sort at nb = 64K. Two small readbacks: eight info words (count, kept
+//!   context, c, budget, kept blocks, softmax max and ln Z), then exactly the `count` selected
+//!   positions; the scores and block scores stay on the device.
 //! - Reductions (softmax statistics, loss sums) are per-workgroup partials over a fixed grid,
 //!   then one workgroup sums them in a fixed order: deterministic without float atomics.
 //! - `c` uses `H = ln Z − Σ e^{s−m}(s−m)/Z` with `m = max s`, so large scores cannot overflow.
 //!   The budget is `floor(x + 0.5)` in f32 on both sides (WGSL's `round` is half-to-even).
 //! - Losses return per-loss `(value, ds)`; weighting by the λ's and summing the `ds` is the
 //!   caller's job, then `backward` maps the summed `ds` to `dW_r`, `dW_q` and optionally `de`.
+//! - One sequence per call (no batch dimension): sequences differ in context and question
+//!   ranges, so the caller loops.
+//!
+//! CPU timing against context length: `cargo test --release --test dsr -- --ignored --nocapture`.
 
 pub mod cpu;
 pub mod gpu;
