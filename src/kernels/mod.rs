@@ -4,6 +4,7 @@
 pub mod adamw;
 pub mod attention;
 pub mod check;
+pub mod dsr;
 pub mod elementwise;
 pub mod embedding;
 pub mod layernorm;
@@ -27,6 +28,7 @@ pub fn all_specs() -> Vec<&'static KernelSpec> {
         loss::SPECS,
         adamw::SPECS,
         attention::SPECS,
+        dsr::SPECS,
         rckv::SPECS,
     ]
     .concat()
