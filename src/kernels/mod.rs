@@ -11,6 +11,7 @@ pub mod loss;
 pub mod matmul;
 pub mod rope;
 pub mod softmax;
+pub mod sqa;
 
 use crate::device::KernelSpec;
 
@@ -26,6 +27,7 @@ pub fn all_specs() -> Vec<&'static KernelSpec> {
         loss::SPECS,
         adamw::SPECS,
         attention::SPECS,
+        sqa::SPECS,
     ]
     .concat()
 }
