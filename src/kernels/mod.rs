@@ -13,6 +13,7 @@ pub mod matmul;
 pub mod rckv;
 pub mod rope;
 pub mod softmax;
+pub mod sqa;
 
 use crate::device::KernelSpec;
 
@@ -29,6 +30,7 @@ pub fn all_specs() -> Vec<&'static KernelSpec> {
         adamw::SPECS,
         attention::SPECS,
         dsr::SPECS,
+        sqa::SPECS,
         rckv::SPECS,
     ]
     .concat()

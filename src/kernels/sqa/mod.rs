@@ -1,0 +1,164 @@
+//! SQA — Sub-Quadratic Sparse Attention: causal attention in which each query reads only the
+//! keys of a few key clusters it routes to, plus a local window and a sink block. The routing
+//! idea (online k-means over keys, queries attend within their clusters) is the Routing
+//! Transformer's (Roy, Saffar, Vaswani, Grangier, "Efficient Content-Based Sparse Attention
+//! with Routing Transformers", TACL 2021).
+//!
+//! Shape legend (row-major, f32 unless noted; `bh` = batch × heads, independent problems):
+//! - `q`, `k`, `v`, `o`, `dout`, `dq`, `dk`, `dv`: `[bh, n, d]`
+//! - `lse`: `[bh, n]`, natural log-sum-exp of query i's scaled scores `q_i·k_j/√d` over the keys
+//!   it selects (saved by the forward for the backward)
+//! - `centroids`: `[bh, C, d]` unit vectors; `assign`: `[bh, n]` u32, the cluster of each key
+//! - `offsets`: `[bh, C + 1]` u32, `order`: `[bh, n]` u32: the key indices of cluster c are
+//!   `order[offsets[c]..offsets[c + 1]]`, ascending
+//! - `routes`: `[bh, n, kk]` u32 with `kk = min(top_k, C)`: query i's clusters, best first,
+//!   padded with [`NO_CLUSTER`]
+//! - recall: `[bh]`, per head the mean over queries of the dense causal softmax mass that the
+//!   selected keys carry
+//!
+//! Selection: query i reads key j iff `j ≤ i` and (`j < sink`, or `i − w < j` (the window of the
+//! w most recent keys, i itself included), or `assign[j] ∈ routes[i]`). A key that qualifies
+//! twice is read once. The scale is `1/√d`.
+//!
+//! Choices:
+//! - Clustering (all on the device on the GPU path): keys are normalized (`k/‖k‖`; a key whose
+//!   squared norm is 0 in f32 stays 0); centroid c starts as normalized key `⌊c·n/C⌋` (so when
+//!   n < C several start equal, and the higher-numbered copies end up empty); each of `iters`
+//!   Lloyd iterations assigns every key to its best centroid by dot product and replaces each
+//!   centroid by its members' normalized sum (= the normalized mean). A cluster that is empty, or
+//!   whose members sum to the zero vector, keeps its centroid. A final assignment against the
+//!   final centroids gives the clusters (so `iters = 0` clusters around the initial centroids).
+//! - Ties: scanning centroids in ascending order, a centroid replaces the running best only if
+//!   it scores more than `TIE_EPS·‖x‖₁` higher (x = the key or query being scored). Exact ties
+//!   thus go to the lowest index, and so do scores that differ only by f32 rounding (at most
+//!   `d·2⁻²⁴·‖x‖₁` for unit centroids and d ≤ 128): the CPU and GPU, which sum in different
+//!   orders, make the same choice (identical keys, duplicated centroids, n < C).
+//! - Routing: a cluster is eligible for query i iff it has a key `j ≤ i` (its first key in
+//!   `order`, the smallest, is ≤ i): empty clusters and clusters entirely in i's future would
+//!   waste a route. Query i takes the `kk` best eligible clusters by `q_i·c` (repeated arg-max
+//!   with the tie rule above); the remaining slots hold `NO_CLUSTER`. Every query has at least one
+//!   eligible cluster (the one holding key 0), so every query reads ≥ 1 key.
+//!   With `top_k ≥ C` every cluster holding a visible key is routed: SQA equals dense causal
+//!   attention.
+//! - Assignment and routing are constants for the backward (as in the Routing Transformer):
+//!   gradients flow through the attention over exactly the selected keys.
+//! - Recall (fast paths) is `exp(lse_sqa − lse_dense)` per query, clamped to ≤ 1 against
+//!   rounding, averaged per head; the reference sums the dense softmax over selected keys in f64.
+//! - CPU (`cpu/`): plain-loop references (`*_ref`; f64 accumulation in the attention) and a fast
+//!   path: per (head, cluster) the routed queries are gathered and attend that cluster's keys
+//!   (contiguous after permuting K, V by `order`) with dense `gemm` tiles under a per-row causal
+//!   prefix mask, giving one partial (o, lse) per (query, route); a banded dense pass covers the
+//!   window and sink; partials are merged per query by log-sum-exp. The backward runs the same
+//!   blocks (P recomputed from the final lse), each (head, cluster) task owning its keys' dK/dV.
+//! - GPU (`gpu.rs`, `shaders/sqa/`): one workgroup per query (forward, dQ) or per key (dK/dV)
+//!   walking its segments (sink, window, routed clusters' ranges in `order`; or for a key, the
+//!   queries of its window, of the sink rule and of its cluster's inverse routing list) in tiles
+//!   of `WG` with an online softmax. Every output has one writer: no float atomics, deterministic.
+//!   Index buffers are packed into one binding per kernel to stay within 8 storage buffers.
+
+pub mod cpu;
+
+use crate::device::{DeviceError, KernelSpec, Result};
+
+/// Route padding: "no cluster" (fewer eligible clusters than `kk`).
+pub const NO_CLUSTER: u32 = u32::MAX;
+/// Relative tie tolerance of the arg-max rule (see the module doc).
+pub const TIE_EPS: f32 = 1e-5;
+/// Largest head dimension the WGSL kernels support (per-thread register arrays).
+pub const MAX_D: u32 = 128;
+/// Largest cluster count the WGSL routing kernel supports (per-thread score array).
+pub const MAX_C: u32 = 256;
+/// Threads per workgroup of the SQA kernels.
+pub const WG: u32 = 64;
+
+/// SQA hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqaConfig {
+    /// Number of k-means clusters C.
+    pub clusters: usize,
+    /// Clusters each query routes to (≥ C means all).
+    pub top_k: usize,
+    /// Local window w: query i always reads keys `i − w < j ≤ i`.
+    pub window: usize,
+    /// Sink block: every query reads keys `j < sink` (causally).
+    pub sink: usize,
+    /// Lloyd iterations.
+    pub iters: usize,
+}
+
+impl Default for SqaConfig {
+    fn default() -> Self {
+        Self {
+            clusters: 32,
+            top_k: 8,
+            window: 64,
+            sink: 16,
+            iters: 2,
+        }
+    }
+}
+
+impl SqaConfig {
+    /// Routes per query: `min(top_k, C)`.
+    pub fn routes(&self) -> usize {
+        self.top_k.min(self.clusters)
+    }
+
+    /// The Routing Transformer's choice `C = ⌈√n⌉`, which makes the attention O(n^1.5).
+    pub fn with_sqrt_clusters(self, n: usize) -> Self {
+        let mut c = (n as f64).sqrt().ceil() as usize;
+        while c * c < n {
+            c += 1;
+        }
+        Self {
+            clusters: c.max(1),
+            ..self
+        }
+    }
+
+    /// `clusters ≥ 1`, `top_k ≥ 1`, `d ≥ 1`.
+    pub fn validate(&self, op: &'static str, d: usize) -> Result<()> {
+        let bad = |detail: String| Err(DeviceError::Shape { op, detail });
+        if self.clusters == 0 {
+            return bad("clusters must be ≥ 1".into());
+        }
+        if self.top_k == 0 {
+            return bad("top_k must be ≥ 1".into());
+        }
+        if d == 0 {
+            return bad("head dimension d must be ≥ 1".into());
+        }
+        if self.clusters > u32::MAX as usize / 2 {
+            return bad(format!("{} clusters do not fit u32 indices", self.clusters));
+        }
+        Ok(())
+    }
+}
+
+/// Problem shape: `bh` independent (batch·head) problems of `n` tokens, head dim `d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqaShape {
+    pub bh: usize,
+    pub n: usize,
+    pub d: usize,
+}
+
+/// The clustering of one call (see the shape legend). `F` holds floats, `U` u32 indices:
+/// `Vec`s on the CPU ([`CpuClusters`]), `GpuTensor`s on the GPU (`gpu::GpuClusters`).
+#[derive(Debug, Clone)]
+pub struct Clusters<F, U> {
+    /// `[bh, C, d]`
+    pub centroids: F,
+    /// `[bh, n]`
+    pub assign: U,
+    /// `[bh, C + 1]`
+    pub offsets: U,
+    /// `[bh, n]`
+    pub order: U,
+    /// `[bh, n, kk]`
+    pub routes: U,
+}
+
+pub type CpuClusters = Clusters<Vec<f32>, Vec<u32>>;
+
+pub static SPECS: &[&KernelSpec] = &[];
