@@ -5,6 +5,10 @@
 
 use std::time::Instant;
 
+mod attention;
+
+pub use attention::{attention, loglog_slope};
+
 use crate::backend::{Backend, CpuBackend, WgpuBackend};
 use crate::device::DeviceError;
 use crate::kernels::check::random_vec;

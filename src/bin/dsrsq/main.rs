@@ -35,6 +35,8 @@ enum Command {
 enum Suite {
     /// Matmul GFLOP/s and dense causal attention forward time.
     Kernels,
+    /// SQA vs dense attention, DSR selection vs context length, DSR→SQA vs dense (CPU).
+    Attention,
 }
 
 fn main() -> Result<()> {
@@ -46,5 +48,15 @@ fn main() -> Result<()> {
             backend,
             quick,
         } => Ok(bench::kernels(backend, quick)?),
+        Command::Bench {
+            suite: Suite::Attention,
+            backend,
+            quick,
+        } => {
+            if backend == BackendChoice::Wgpu {
+                anyhow::bail!("the attention suite runs on the CPU backend only for now");
+            }
+            Ok(bench::attention(quick)?)
+        }
     }
 }

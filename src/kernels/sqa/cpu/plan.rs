@@ -138,11 +138,11 @@ impl<'a> Plan<'a> {
 }
 
 /// Splits `buf` into consecutive pieces of `sizes[i] · width` elements.
-pub(super) fn split_rows<'b>(
-    mut buf: &'b mut [f32],
+pub(super) fn split_rows(
+    mut buf: &mut [f32],
     sizes: impl Iterator<Item = usize>,
     width: usize,
-) -> Vec<&'b mut [f32]> {
+) -> Vec<&mut [f32]> {
     let mut out = Vec::new();
     for len in sizes {
         let (head, tail) = std::mem::take(&mut buf).split_at_mut(len * width);
