@@ -140,15 +140,19 @@ pub(super) fn first_keys(off: &[u32], ord: &[u32]) -> Vec<u32> {
 /// clusters not yet taken, then `NO_CLUSTER` padding.
 pub(super) fn route_row(i: usize, scores: &[f32], first: &[u32], tol: f32, out: &mut [u32]) {
     out.fill(NO_CLUSTER);
-    for t in 0..out.len() {
-        let taken = &out[..t];
+    // Ineligible clusters start out "taken".
+    let mut taken: Vec<bool> = first.iter().map(|&f| f as usize > i).collect();
+    for slot in out.iter_mut() {
         let cands = scores
             .iter()
             .copied()
             .enumerate()
-            .filter(|&(ci, _)| first[ci] as usize <= i && !taken.contains(&(ci as u32)));
+            .filter(|&(ci, _)| !taken[ci]);
         match pick(cands, tol) {
-            Some(ci) => out[t] = ci as u32,
+            Some(ci) => {
+                *slot = ci as u32;
+                taken[ci] = true;
+            }
             None => break,
         }
     }
