@@ -57,8 +57,10 @@
 //!   Index buffers are packed into one binding per kernel to stay within 8 storage buffers.
 
 pub mod cpu;
+pub mod gpu;
 
 use crate::device::{DeviceError, KernelSpec, Result};
+use crate::kernel_spec;
 
 /// Route padding: "no cluster" (fewer eligible clusters than `kk`).
 pub const NO_CLUSTER: u32 = u32::MAX;
@@ -161,4 +163,118 @@ pub struct Clusters<F, U> {
 
 pub type CpuClusters = Clusters<Vec<f32>, Vec<u32>>;
 
-pub static SPECS: &[&KernelSpec] = &[];
+pub static NORMALIZE: KernelSpec = kernel_spec!(
+    "sqa/normalize",
+    "sqa/normalize.wgsl",
+    "main",
+    [Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static KMEANS_INIT: KernelSpec = kernel_spec!(
+    "sqa/kmeans_init",
+    "sqa/kmeans_init.wgsl",
+    "main",
+    [Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static KMEANS_ASSIGN: KernelSpec = kernel_spec!(
+    "sqa/kmeans_assign",
+    "sqa/kmeans_assign.wgsl",
+    "main",
+    [Read, Read, ReadWrite],
+    [("WG", WG), ("MAX_D", MAX_D)]
+);
+pub static KMEANS_UPDATE: KernelSpec = kernel_spec!(
+    "sqa/kmeans_update",
+    "sqa/kmeans_update.wgsl",
+    "main",
+    [Read, Read, ReadWrite],
+    [("WG", MAX_D)]
+);
+pub static COUNT: KernelSpec = kernel_spec!(
+    "sqa/count",
+    "sqa/count.wgsl",
+    "main",
+    [Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static SCAN: KernelSpec = kernel_spec!(
+    "sqa/scan",
+    "sqa/scan.wgsl",
+    "main",
+    [ReadWrite],
+    [("WG", MAX_C)]
+);
+pub static SCATTER: KernelSpec = kernel_spec!(
+    "sqa/scatter",
+    "sqa/scatter.wgsl",
+    "main",
+    [Read, Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static ROUTE: KernelSpec = kernel_spec!(
+    "sqa/route",
+    "sqa/route.wgsl",
+    "main",
+    [Read, Read, Read, Read, ReadWrite],
+    [("WG", WG), ("MAX_C", MAX_C), ("MAX_D", MAX_D)]
+);
+pub static FORWARD: KernelSpec = kernel_spec!(
+    "sqa/forward",
+    "sqa/forward.wgsl",
+    "main",
+    [Read, Read, Read, Read, ReadWrite, ReadWrite],
+    [("WG", WG), ("MAX_D", MAX_D)]
+);
+pub static BACKWARD_PREPROCESS: KernelSpec = kernel_spec!(
+    "sqa/backward_preprocess",
+    "sqa/backward_preprocess.wgsl",
+    "main",
+    [Read, Read, Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static BACKWARD_DQ: KernelSpec = kernel_spec!(
+    "sqa/backward_dq",
+    "sqa/backward_dq.wgsl",
+    "main",
+    [Read, Read, Read, Read, Read, Read, ReadWrite],
+    [("WG", WG), ("MAX_D", MAX_D)]
+);
+pub static BACKWARD_DKDV: KernelSpec = kernel_spec!(
+    "sqa/backward_dkdv",
+    "sqa/backward_dkdv.wgsl",
+    "main",
+    [Read, Read, Read, Read, Read, Read, ReadWrite, ReadWrite],
+    [("WG", WG), ("MAX_D", MAX_D)]
+);
+pub static RECALL: KernelSpec = kernel_spec!(
+    "sqa/recall",
+    "sqa/recall.wgsl",
+    "main",
+    [Read, Read, Read, ReadWrite],
+    [("WG", WG), ("MAX_D", MAX_D)]
+);
+pub static RECALL_MEAN: KernelSpec = kernel_spec!(
+    "sqa/recall_mean",
+    "sqa/recall_mean.wgsl",
+    "main",
+    [Read, ReadWrite],
+    [("WG", WG)]
+);
+
+pub static SPECS: &[&KernelSpec] = &[
+    &NORMALIZE,
+    &KMEANS_INIT,
+    &KMEANS_ASSIGN,
+    &KMEANS_UPDATE,
+    &COUNT,
+    &SCAN,
+    &SCATTER,
+    &ROUTE,
+    &FORWARD,
+    &BACKWARD_PREPROCESS,
+    &BACKWARD_DQ,
+    &BACKWARD_DKDV,
+    &RECALL,
+    &RECALL_MEAN,
+];
