@@ -8,10 +8,11 @@ use rayon::prelude::*;
 use super::super::{CpuClusters, SqaConfig, SqaShape, NO_CLUSTER};
 use super::mm::Mat;
 
-/// Query rows per tile (cluster and band passes).
-pub(super) const BQ: usize = 128;
-/// Keys per chunk of a cluster's key range (bounds the score tile at BQ × KC).
-pub(super) const KC: usize = 512;
+/// Query rows per tile (cluster and band passes) and keys per chunk of a cluster's key range:
+/// the 256 KiB score tile stays in L2. Measured at n = 16K on a 2-core Sapphire Rapids: 256 × 256
+/// beat 128 × 512 by ~25% (the backward mostly) and 256 × 128, 128 × 256 by 5-15%.
+pub(super) const BQ: usize = 256;
+pub(super) const KC: usize = 256;
 
 pub(super) struct Plan<'a> {
     pub n: usize,
