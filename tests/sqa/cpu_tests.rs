@@ -221,3 +221,14 @@ fn empty_sequence_gives_empty_outputs() {
         vec![0.0; 2]
     );
 }
+
+#[test]
+fn sqrt_cluster_option_is_ceil_sqrt_n() {
+    for (n, want) in [(0, 1), (1, 1), (2, 2), (1000, 32), (1024, 32), (1025, 33)] {
+        assert_eq!(
+            SqaConfig::default().with_sqrt_clusters(n).clusters,
+            want,
+            "n = {n}"
+        );
+    }
+}

@@ -129,6 +129,9 @@ impl SqaConfig {
         while c * c < n {
             c += 1;
         }
+        while c > 1 && (c - 1) * (c - 1) >= n {
+            c -= 1;
+        }
         Self {
             clusters: c.max(1),
             ..self
