@@ -44,21 +44,40 @@
 //!   gradients flow through the attention over exactly the selected keys.
 //! - Recall (fast paths) is `exp(lse_sqa − lse_dense)` per query, clamped to ≤ 1 against
 //!   rounding, averaged per head; the reference sums the dense softmax over selected keys in f64.
-//! - CPU (`cpu/`): plain-loop references (`*_ref`; f64 accumulation in the attention) and a fast
-//!   path: per (head, cluster) the routed queries are gathered and attend that cluster's keys
-//!   (contiguous after permuting K, V by `order`) with dense `gemm` tiles under a per-row causal
-//!   prefix mask, giving one partial (o, lse) per (query, route); a banded dense pass covers the
-//!   window and sink; partials are merged per query by log-sum-exp. The backward runs the same
-//!   blocks (P recomputed from the final lse), each (head, cluster) task owning its keys' dK/dV.
-//! - GPU (`gpu.rs`, `shaders/sqa/`): one workgroup per query (forward, dQ) or per key (dK/dV)
-//!   walking its segments (sink, window, routed clusters' ranges in `order`; or for a key, the
-//!   queries of its window, of the sink rule and of its cluster's inverse routing list) in tiles
-//!   of `WG` with an online softmax. Every output has one writer: no float atomics, deterministic.
-//!   Index buffers are packed into one binding per kernel to stay within 8 storage buffers.
+//! - CPU (`cpu/`): plain-loop references (`*_ref`; the clustering steps in f32 summed in
+//!   ascending order like the kernels, the attention with f64 accumulation) and a fast path. The
+//!   fast clustering takes its score matrices from `gemm`. The fast attention never loops key by
+//!   key: per (head, cluster) the routed queries are gathered and attend that cluster's keys
+//!   (contiguous after permuting K, V by `order`, Kᵀ/Vᵀ stored per cluster) in 256 × 256 `gemm`
+//!   tiles under a per-row prefix mask (keys `sink ≤ j ≤ i − w`: only those neither sink nor
+//!   window), giving one partial (o, lse) per (query, route); a banded dense pass covers window
+//!   and sink; partials are merged per query by log-sum-exp. The backward runs the same blocks
+//!   (P recomputed from the final lse, `delta = rowsum(dO∘O)`); each (head, cluster) task owns
+//!   its keys' dK/dV rows and its routed queries' dQ partials, the band has a query-centric dQ
+//!   pass and a key-centric dK/dV pass: no two tasks write one row. Heads run one after another
+//!   (rayon inside), so partial buffers are per head and reused.
+//! - GPU (`gpu/`, `shaders/sqa/`), all deterministic (every output has one writer; no float
+//!   atomics): normalization and assignment one thread per key; the update one workgroup per
+//!   (head, cluster) summing its keys in ascending order; the counting sort `count` (workgroup
+//!   per (head, cluster)), `scan` (one workgroup per head, C ≤ `MAX_C`), `scatter` (stable
+//!   compaction by workgroup prefix sums) — reused on the routes for the inverse routing lists
+//!   of the backward; routing one thread per query with per-thread score arrays of `MAX_C`.
+//!   Forward and dQ: one workgroup per query walking its segments (sink, window, each routed
+//!   cluster's range in `order`, bounded by binary search) in tiles of `WG` keys with an online
+//!   softmax; dK/dV: one workgroup per key walking its readers (its window's queries, or all later
+//!   queries for a sink key, plus the suffix of its cluster's inverse routing list with
+//!   `i ≥ j + w`). Index arrays are packed into one binding (buffer copies) to stay within 8
+//!   storage buffers; `d ≤ MAX_D`, `C ≤ MAX_C` (else `DeviceError::Shape`).
+//! - Exactness: with `top_k ≥ C` both backends equal dense causal attention (tested); k-means,
+//!   sort and routes of the two backends agree exactly except where two scores lie within f32
+//!   rounding of the tie tolerance's edge (random inputs: the tests accept a differing choice
+//!   only between candidates whose f64 scores are within 1e-4).
 
 pub mod cpu;
+pub mod gpu;
 
 use crate::device::{DeviceError, KernelSpec, Result};
+use crate::kernel_spec;
 
 /// Route padding: "no cluster" (fewer eligible clusters than `kk`).
 pub const NO_CLUSTER: u32 = u32::MAX;
@@ -109,6 +128,9 @@ impl SqaConfig {
         let mut c = (n as f64).sqrt().ceil() as usize;
         while c * c < n {
             c += 1;
+        }
+        while c > 1 && (c - 1) * (c - 1) >= n {
+            c -= 1;
         }
         Self {
             clusters: c.max(1),
@@ -161,4 +183,118 @@ pub struct Clusters<F, U> {
 
 pub type CpuClusters = Clusters<Vec<f32>, Vec<u32>>;
 
-pub static SPECS: &[&KernelSpec] = &[];
+pub static NORMALIZE: KernelSpec = kernel_spec!(
+    "sqa/normalize",
+    "sqa/normalize.wgsl",
+    "main",
+    [Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static KMEANS_INIT: KernelSpec = kernel_spec!(
+    "sqa/kmeans_init",
+    "sqa/kmeans_init.wgsl",
+    "main",
+    [Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static KMEANS_ASSIGN: KernelSpec = kernel_spec!(
+    "sqa/kmeans_assign",
+    "sqa/kmeans_assign.wgsl",
+    "main",
+    [Read, Read, ReadWrite],
+    [("WG", WG), ("MAX_D", MAX_D)]
+);
+pub static KMEANS_UPDATE: KernelSpec = kernel_spec!(
+    "sqa/kmeans_update",
+    "sqa/kmeans_update.wgsl",
+    "main",
+    [Read, Read, ReadWrite],
+    [("WG", MAX_D)]
+);
+pub static COUNT: KernelSpec = kernel_spec!(
+    "sqa/count",
+    "sqa/count.wgsl",
+    "main",
+    [Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static SCAN: KernelSpec = kernel_spec!(
+    "sqa/scan",
+    "sqa/scan.wgsl",
+    "main",
+    [ReadWrite],
+    [("WG", MAX_C)]
+);
+pub static SCATTER: KernelSpec = kernel_spec!(
+    "sqa/scatter",
+    "sqa/scatter.wgsl",
+    "main",
+    [Read, Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static ROUTE: KernelSpec = kernel_spec!(
+    "sqa/route",
+    "sqa/route.wgsl",
+    "main",
+    [Read, Read, Read, Read, ReadWrite],
+    [("WG", WG), ("MAX_C", MAX_C), ("MAX_D", MAX_D)]
+);
+pub static FORWARD: KernelSpec = kernel_spec!(
+    "sqa/forward",
+    "sqa/forward.wgsl",
+    "main",
+    [Read, Read, Read, Read, ReadWrite, ReadWrite],
+    [("WG", WG), ("MAX_D", MAX_D)]
+);
+pub static BACKWARD_PREPROCESS: KernelSpec = kernel_spec!(
+    "sqa/backward_preprocess",
+    "sqa/backward_preprocess.wgsl",
+    "main",
+    [Read, Read, Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static BACKWARD_DQ: KernelSpec = kernel_spec!(
+    "sqa/backward_dq",
+    "sqa/backward_dq.wgsl",
+    "main",
+    [Read, Read, Read, Read, Read, Read, ReadWrite],
+    [("WG", WG), ("MAX_D", MAX_D)]
+);
+pub static BACKWARD_DKDV: KernelSpec = kernel_spec!(
+    "sqa/backward_dkdv",
+    "sqa/backward_dkdv.wgsl",
+    "main",
+    [Read, Read, Read, Read, Read, Read, ReadWrite, ReadWrite],
+    [("WG", WG), ("MAX_D", MAX_D)]
+);
+pub static RECALL: KernelSpec = kernel_spec!(
+    "sqa/recall",
+    "sqa/recall.wgsl",
+    "main",
+    [Read, Read, Read, ReadWrite],
+    [("WG", WG), ("MAX_D", MAX_D)]
+);
+pub static RECALL_MEAN: KernelSpec = kernel_spec!(
+    "sqa/recall_mean",
+    "sqa/recall_mean.wgsl",
+    "main",
+    [Read, ReadWrite],
+    [("WG", WG)]
+);
+
+pub static SPECS: &[&KernelSpec] = &[
+    &NORMALIZE,
+    &KMEANS_INIT,
+    &KMEANS_ASSIGN,
+    &KMEANS_UPDATE,
+    &COUNT,
+    &SCAN,
+    &SCATTER,
+    &ROUTE,
+    &FORWARD,
+    &BACKWARD_PREPROCESS,
+    &BACKWARD_DQ,
+    &BACKWARD_DKDV,
+    &RECALL,
+    &RECALL_MEAN,
+];

@@ -7,12 +7,13 @@
 use rayon::prelude::*;
 
 use super::mm::{mm, p_ds, Mat};
-use super::plan::{gather, split_rows, Plan, BQ, KC};
+use super::plan::{gather, sized, split_rows, Plan, BQ, KC};
 
 /// Gradients of head `p` given its `o`, `lse` and `dout` (`[n, d]`, `[n]`, `[n, d]`), written
 /// into `dq`, `dk`, `dv` (`[n, d]`).
 pub(super) fn head(
     p: &Plan<'_>,
+    bufs: &mut Bufs,
     (o, lse, dout): (&[f32], &[f32], &[f32]),
     (dq, dk, dv): (&mut [f32], &mut [f32], &mut [f32]),
 ) {
@@ -28,12 +29,18 @@ pub(super) fn head(
         delta: &delta,
     };
     let total = p.qoff[p.c];
-    let mut dq_part = vec![0.0_f32; total * d];
-    let (mut dk_perm, mut dv_perm) = (vec![0.0_f32; n * d], vec![0.0_f32; n * d]);
-    let q_parts = split_rows(&mut dq_part, p.qoff.windows(2).map(|w| w[1] - w[0]), d);
+    // The cluster tasks zero what they accumulate into; these calls only size the buffers.
+    let Bufs {
+        dq_part,
+        dk_perm,
+        dv_perm,
+    } = bufs;
+    let (dq_part, dk_perm) = (sized(dq_part, total * d), sized(dk_perm, n * d));
+    let dv_perm = sized(dv_perm, n * d);
+    let q_parts = split_rows(dq_part, p.qoff.windows(2).map(|w| w[1] - w[0]), d);
     let key_sizes = || p.off.windows(2).map(|w| (w[1] - w[0]) as usize);
-    let k_parts = split_rows(&mut dk_perm, key_sizes(), d);
-    let v_parts = split_rows(&mut dv_perm, key_sizes(), d);
+    let k_parts = split_rows(dk_perm, key_sizes(), d);
+    let v_parts = split_rows(dv_perm, key_sizes(), d);
     let blocks = band_blocks(p);
     let kb_sizes = || blocks.iter().map(|&(a, z)| z - a);
     let (dk_b, dv_b) = (split_rows(dk, kb_sizes(), d), split_rows(dv, kb_sizes(), d));
@@ -59,11 +66,12 @@ pub(super) fn head(
             )
         },
     );
+    let (dq_part_r, dk_perm, dv_perm) = (&bufs.dq_part, &bufs.dk_perm, &bufs.dv_perm);
     // Route partials back onto dq; cluster-ordered dk/dv rows back to their keys.
     let rows = dq.par_chunks_mut(d).enumerate();
     rows.for_each(|(i, dq_i)| {
         for &x in p.pos[i * p.kk..][..p.kk].iter().filter(|&&x| x != u32::MAX) {
-            let src = &dq_part[x as usize * d..][..d];
+            let src = &dq_part_r[x as usize * d..][..d];
             dq_i.iter_mut().zip(src).for_each(|(y, &s)| *y += s);
         }
     });
@@ -80,8 +88,16 @@ pub(super) fn head(
                 .for_each(|(a, &s)| *a += s);
         });
     };
-    add_back(dk, &dk_perm);
-    add_back(dv, &dv_perm);
+    add_back(dk, dk_perm);
+    add_back(dv, dv_perm);
+}
+
+/// Per-head buffers kept by the caller so that their memory is reused by every head.
+#[derive(Default)]
+pub(super) struct Bufs {
+    dq_part: Vec<f32>,
+    dk_perm: Vec<f32>,
+    dv_perm: Vec<f32>,
 }
 
 /// Per-query backward inputs of one head.
@@ -101,8 +117,11 @@ fn cluster(
     (dk_c, dv_c): (&mut [f32], &mut [f32]),
 ) {
     let d = p.d;
+    dq_c.fill(0.0);
+    dk_c.fill(0.0);
+    dv_c.fill(0.0);
     let (a, z) = p.range(c);
-    let (kc, vc) = (&p.kperm[a * d..z * d], &p.vperm[a * d..z * d]);
+    let kc = &p.kperm[a * d..z * d];
     let qs = &p.qlist[p.qoff[c]..p.qoff[c + 1]];
     let mut s = Vec::new();
     let mut dp = Vec::new();
@@ -124,47 +143,29 @@ fn cluster(
                 .for_each(|(lv, &e)| *lv = e.saturating_sub(c0).min(kn));
             s.resize(qn * kn, 0.0);
             dp.resize(qn * kn, 0.0);
-            let (kx, vx) = (&kc[c0 * d..][..kn * d], &vc[c0 * d..][..kn * d]);
-            tile(
-                p,
-                (&qt, &dot),
-                (kx, vx),
-                (&mut s, &mut dp),
-                live,
-                (&lse, &delta),
-            );
+            let kts = (p.kt(c, c0), p.vt(c, c0));
+            tile(p, (&qt, &dot), kts, (&mut s, &mut dp), live, (&lse, &delta));
+            let kx = &kc[c0 * d..][..kn * d];
             let (dk_x, dv_x) = (&mut dk_c[c0 * d..][..kn * d], &mut dv_c[c0 * d..][..kn * d]);
             accumulate(p, (&qt, &dot), kx, (&s, &dp), (dq_t, dk_x, dv_x));
         }
     }
 }
 
-/// `s = P`, `dp = dS` of one tile: scores of queries `qt` against keys `kx`, dP from `dot`
-/// and `vx`, rows reading their first `live[r]` keys.
+/// `s = P`, `dp = dS` of one tile: scores of queries `qt` against the keys viewed as `Kᵀ`
+/// columns by `kt`, dP from `dot` and `vt`, rows reading their first `live[r]` keys.
 fn tile(
     p: &Plan<'_>,
     (qt, dot): (&[f32], &[f32]),
-    (kx, vx): (&[f32], &[f32]),
+    (kt, vt): (Mat<'_>, Mat<'_>),
     (s, dp): (&mut [f32], &mut [f32]),
     live: &[usize],
     (lse, delta): (&[f32], &[f32]),
 ) {
     let (d, qn) = (p.d, live.len());
     let kn = s.len() / qn.max(1);
-    mm(
-        s,
-        kn,
-        [qn, kn, d],
-        (Mat::rows(qt, d), Mat::cols(kx, d)),
-        (false, 1.0),
-    );
-    mm(
-        dp,
-        kn,
-        [qn, kn, d],
-        (Mat::rows(dot, d), Mat::cols(vx, d)),
-        (false, 1.0),
-    );
+    mm(s, kn, [qn, kn, d], (Mat::rows(qt, d), kt), (false, 1.0));
+    mm(dp, kn, [qn, kn, d], (Mat::rows(dot, d), vt), (false, 1.0));
     p_ds((s, dp), kn, live, p.scale, (lse, delta));
 }
 
@@ -207,18 +208,6 @@ fn accumulate(
     }
 }
 
-/// Masks the band tile's scores `s` (`rows × keys.len()`) of queries `q0..` to -inf outside
-/// the band rule.
-fn band_mask(p: &Plan<'_>, s: &mut [f32], q0: usize, keys: &[usize]) {
-    for (r, row) in s.chunks_exact_mut(keys.len()).enumerate() {
-        for (x, &j) in row.iter_mut().zip(keys) {
-            if !p.band_live(q0 + r, j) {
-                *x = f32::NEG_INFINITY;
-            }
-        }
-    }
-}
-
 /// dQ of queries `q0..` from their band keys.
 fn band_dq(p: &Plan<'_>, g: Grad<'_>, q0: usize, dq: &mut [f32]) {
     let d = p.d;
@@ -242,7 +231,7 @@ fn band_dq(p: &Plan<'_>, g: Grad<'_>, q0: usize, dq: &mut [f32]) {
         (Mat::rows(qt, d), Mat::cols(&kb, d)),
         (false, 1.0),
     );
-    band_mask(p, &mut s, q0, &keys);
+    p.band_mask(&mut s, kn, q0, 0, q0 + qn);
     mm(
         &mut dp,
         kn,
@@ -274,8 +263,7 @@ fn band_dkdv(p: &Plan<'_>, g: Grad<'_>, (k0, k1): (usize, usize), dk: &mut [f32]
     } else {
         p.n.min((k1 - 1) + p.w)
     };
-    let keys: Vec<usize> = (k0..k1).collect();
-    let kn = keys.len();
+    let kn = k1 - k0;
     let (kx, vx) = (&p.k[k0 * d..k1 * d], &p.v[k0 * d..k1 * d]);
     let (mut s, mut dp) = (vec![0.0_f32; BQ * kn], vec![0.0_f32; BQ * kn]);
     for q0 in (k0..qend).step_by(BQ) {
@@ -289,7 +277,7 @@ fn band_dkdv(p: &Plan<'_>, g: Grad<'_>, (k0, k1): (usize, usize), dk: &mut [f32]
             (Mat::rows(qt, d), Mat::cols(kx, d)),
             (false, 1.0),
         );
-        band_mask(p, s, q0, &keys);
+        p.band_mask_range(s, kn, q0, k0);
         mm(
             dp,
             kn,

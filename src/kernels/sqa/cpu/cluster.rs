@@ -138,17 +138,29 @@ pub(super) fn first_keys(off: &[u32], ord: &[u32]) -> Vec<u32> {
 
 /// Query i's `kk` routes from its centroid scores: repeated tie-rule arg-max over the eligible
 /// clusters not yet taken, then `NO_CLUSTER` padding.
-pub(super) fn route_row(i: usize, scores: &[f32], first: &[u32], tol: f32, out: &mut [u32]) {
+/// `taken` is scratch.
+pub(super) fn route_row(
+    (i, scores): (usize, &[f32]),
+    first: &[u32],
+    tol: f32,
+    taken: &mut Vec<bool>,
+    out: &mut [u32],
+) {
     out.fill(NO_CLUSTER);
-    for t in 0..out.len() {
-        let taken = &out[..t];
+    // Ineligible clusters start out "taken".
+    taken.clear();
+    taken.extend(first.iter().map(|&f| f as usize > i));
+    for slot in out.iter_mut() {
         let cands = scores
             .iter()
             .copied()
             .enumerate()
-            .filter(|&(ci, _)| first[ci] as usize <= i && !taken.contains(&(ci as u32)));
+            .filter(|&(ci, _)| !taken[ci]);
         match pick(cands, tol) {
-            Some(ci) => out[t] = ci as u32,
+            Some(ci) => {
+                *slot = ci as u32;
+                taken[ci] = true;
+            }
             None => break,
         }
     }
@@ -171,7 +183,7 @@ pub fn route_ref(
             let cents = cent[b * c * d..][..c * d].chunks_exact(d);
             let scores: Vec<f32> = cents.map(|cv| dot32(qi, cv)).collect();
             let out = &mut routes[(b * n + i) * kk..][..kk];
-            route_row(i, &scores, &first, TIE_EPS * l1(qi), out);
+            route_row((i, &scores), &first, TIE_EPS * l1(qi), &mut Vec::new(), out);
         }
     }
     routes
@@ -263,11 +275,11 @@ pub fn cluster(q: &[f32], k: &[f32], cfg: &SqaConfig, s: SqaShape) -> Result<Cpu
             let first = first_keys(off, ord);
             let qb = &q[b * n * d..][..n * d];
             let sc = scores(qb, cent, n, c, d);
-            let rows = routes.chunks_exact_mut(kk).zip(sc.chunks_exact(c));
-            for (i, (r, row)) in rows.enumerate() {
+            let rows = routes.par_chunks_mut(kk).zip(sc.par_chunks(c)).enumerate();
+            rows.for_each_init(Vec::new, |taken, (i, (r, row))| {
                 let tol = TIE_EPS * l1(&qb[i * d..][..d]);
-                route_row(i, row, &first, tol, r);
-            }
+                route_row((i, row), &first, tol, taken, r);
+            });
         });
     Ok(out)
 }

@@ -26,6 +26,10 @@ impl<'a> Mat<'a> {
             cs: ld,
         }
     }
+    /// Element `(r, c)` at `r·rs + c·cs`.
+    pub(super) fn strided(data: &'a [f32], rs: usize, cs: usize) -> Self {
+        Self { data, rs, cs }
+    }
     fn fits(&self, r: usize, c: usize) -> bool {
         r == 0 || c == 0 || (r - 1) * self.rs + (c - 1) * self.cs < self.data.len()
     }
@@ -122,30 +126,42 @@ fn exp_fast<const F: bool>(x: f32) -> f32 {
 }
 
 /// `row[..live] = exp(row·scale − shift)`, `row[live..] = 0`; returns the sum of the row.
+/// Fixed 16-wide blocks (one AVX-512 register) so the loop vectorizes.
 #[inline(always)]
 fn exp_row<const F: bool>(row: &mut [f32], live: usize, scale: f32, shift: f32) -> f32 {
     let (l, dead) = row.split_at_mut(live);
     dead.fill(0.0);
     let mut acc = [0.0_f32; 16];
-    for ch in l.chunks_mut(16) {
+    let mut blocks = l.chunks_exact_mut(16);
+    for ch in &mut blocks {
         for (x, a) in ch.iter_mut().zip(acc.iter_mut()) {
             *x = exp_fast::<F>(fmadd::<F>(*x, scale, -shift));
             *a += *x;
         }
     }
-    acc.iter().sum()
+    let mut tail = 0.0;
+    for x in blocks.into_remainder() {
+        *x = exp_fast::<F>(fmadd::<F>(*x, scale, -shift));
+        tail += *x;
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Largest of `row[..live]·scale` (`-inf` when empty).
 #[inline(always)]
 fn max_row(row: &[f32], live: usize, scale: f32) -> f32 {
     let mut acc = [f32::NEG_INFINITY; 16];
-    for ch in row[..live].chunks(16) {
+    let mut blocks = row[..live].chunks_exact(16);
+    for ch in &mut blocks {
         for (&x, a) in ch.iter().zip(acc.iter_mut()) {
             *a = if x > *a { x } else { *a };
         }
     }
-    let m = acc.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let tail = blocks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let m = acc.iter().fold(tail, |m, &x| m.max(x));
     if live == 0 {
         m
     } else {

@@ -109,9 +109,10 @@ pub fn sqa_forward(
     }
     // Heads one after another (each is parallel inside): the partial buffers are per head.
     let heads = o.chunks_mut(n * d).zip(lse.chunks_mut(n)).enumerate();
+    let mut parts = forward::Parts::default();
     for (b, (o_b, lse_b)) in heads {
         let p = plan::Plan::new(b, (q, k, v), cl, cfg, s);
-        forward::head(&p, o_b, lse_b);
+        forward::head(&p, &mut parts, o_b, lse_b);
     }
     Ok((o, lse))
 }
@@ -143,6 +144,7 @@ pub fn sqa_backward(
         .chunks_mut(n * d)
         .zip(dk.chunks_mut(n * d))
         .zip(dv.chunks_mut(n * d));
+    let mut bufs = backward::Bufs::default();
     for (b, ((dq_b, dk_b), dv_b)) in grads.enumerate() {
         let p = plan::Plan::new(b, (q, k, v), cl, cfg, s);
         let saved = (
@@ -150,7 +152,7 @@ pub fn sqa_backward(
             &lse[b * n..][..n],
             &dout[b * n * d..][..n * d],
         );
-        backward::head(&p, saved, (dq_b, dk_b, dv_b));
+        backward::head(&p, &mut bufs, saved, (dq_b, dk_b, dv_b));
     }
     Ok((dq, dk, dv))
 }

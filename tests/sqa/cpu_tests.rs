@@ -1,68 +1,9 @@
-//! SQA: exactness against dense attention, fast CPU path vs the plain-loop references,
-//! finite differences, recall, errors; and every WGSL kernel against its CPU reference.
+//! CPU: exactness against dense attention, the fast path against the plain-loop references,
+//! finite differences, recall, clustering, errors.
 
-mod common;
-
-use dsrsq::kernels::attention::cpu as dense;
+use super::*;
 use dsrsq::kernels::check::{compare, dot64, finite_diff, random_vec, Tol};
 use dsrsq::kernels::sqa::{cpu, CpuClusters, SqaConfig, SqaShape, NO_CLUSTER};
-
-/// f32 products and sums (gemm tiles, a polynomial exp with 2e-7 relative error, f32 merges
-/// of partial softmaxes) against f64 references: the tolerance of the dense attention tests.
-const TOL: Tol = Tol::new(1e-4, 1e-3);
-/// Central differences with eps 1e-2 of an f64 loss over f32 forward outputs.
-const FD: Tol = Tol::new(1e-3, 1e-2);
-
-/// Standard normal samples (Box–Muller over the crate's seeded uniforms).
-fn gauss(seed: u64, len: usize) -> Vec<f32> {
-    let u = random_vec(seed, 2 * len, 1.0);
-    let pairs = u.chunks_exact(2).map(|p| {
-        let (a, b) = ((f64::from(p[0]) + 1.0) / 2.0, (f64::from(p[1]) + 1.0) / 2.0);
-        let r = (-2.0 * (1.0 - a).ln()).sqrt();
-        (r * (2.0 * std::f64::consts::PI * b).cos()) as f32
-    });
-    pairs.collect()
-}
-
-/// Inputs on which every clustering decision is exact in f32 on any device: keys are positive
-/// integer multiples of one of `protos` one-hot directions (so normalized keys are exactly
-/// one-hot and centroid scores are sums of few exact terms), queries small integers. Ties are
-/// then exact or f32-rounding-level, and the tie rule resolves both the same way everywhere.
-fn exact_inputs(seed: u64, s: SqaShape, protos: usize) -> (Vec<f32>, Vec<f32>) {
-    let len = s.bh * s.n * s.d;
-    let u = random_vec(seed, 2 * s.bh * s.n, 1.0);
-    let mut k = vec![0.0_f32; len];
-    for (r, key) in k.chunks_exact_mut(s.d).enumerate() {
-        let p = ((u[2 * r] + 1.0) / 2.0 * protos as f32) as usize % protos.min(s.d);
-        key[p] = 1.0 + ((u[2 * r + 1] + 1.0) * 1.5).floor();
-    }
-    let q = random_vec(seed + 1, len, 3.5)
-        .into_iter()
-        .map(f32::round)
-        .collect();
-    (q, k)
-}
-
-fn cfg(clusters: usize, top_k: usize, window: usize, sink: usize, iters: usize) -> SqaConfig {
-    SqaConfig {
-        clusters,
-        top_k,
-        window,
-        sink,
-        iters,
-    }
-}
-
-fn shape(bh: usize, n: usize, d: usize) -> SqaShape {
-    SqaShape { bh, n, d }
-}
-
-type Qkv = (Vec<f32>, Vec<f32>, Vec<f32>);
-
-fn qkv(seed: u64, s: SqaShape) -> Qkv {
-    let len = s.bh * s.n * s.d;
-    (gauss(seed, len), gauss(seed + 1, len), gauss(seed + 2, len))
-}
 
 /// Fast and reference forward + backward on the given clusters, compared with each other (and
 /// with dense attention when `dense_too`).
@@ -140,7 +81,7 @@ fn fast_cpu_matches_reference_over_shapes() {
         (shape(1, 33, 1), cfg(6, 2, 0, 0, 0)),   // no window, no sink, d = 1
         (shape(3, 1, 7), cfg(4, 2, 1, 1, 2)),    // n = 1
         (shape(1, 6, 4), cfg(9, 4, 1, 0, 2)),    // n < C
-        (shape(1, 700, 16), cfg(3, 1, 5, 2, 2)), // clusters with > KC keys
+        (shape(1, 900, 16), cfg(2, 1, 5, 2, 2)), // > 256 keys and routed queries per cluster
     ];
     for (i, (s, c)) in cases.into_iter().enumerate() {
         let x = qkv(100 + 7 * i as u64, s);
@@ -194,19 +135,6 @@ fn recall_is_one_with_all_clusters_and_in_unit_interval_otherwise() {
             }
         }
     }
-}
-
-/// Clusterings of the exact inputs: n < C, n = 1, all keys identical, empty clusters, n not a
-/// multiple of the workgroup size. `(shape, config, prototypes)`.
-fn exact_cases() -> Vec<(SqaShape, SqaConfig, usize)> {
-    vec![
-        (shape(2, 100, 8), cfg(6, 2, 4, 2, 2), 8),
-        (shape(1, 5, 8), cfg(8, 3, 1, 1, 2), 8),     // n < C
-        (shape(3, 1, 4), cfg(4, 2, 1, 0, 2), 4),     // n = 1
-        (shape(1, 77, 6), cfg(5, 2, 3, 1, 3), 1),    // all keys identical in direction
-        (shape(2, 131, 16), cfg(12, 4, 8, 4, 2), 3), // most clusters empty
-        (shape(1, 67, 32), cfg(9, 9, 2, 2, 0), 32),  // iters = 0, top_k = C
-    ]
 }
 
 #[test]
@@ -278,4 +206,29 @@ fn cpu_config_and_shape_errors_are_errors() {
     assert!(err.to_string().contains("routes"), "{err}");
     let other = cfg(3, 1, 1, 1, 1);
     assert!(cpu::sqa_backward((&x, &x, &x), (&x, &x[..4], &x), &cl, &other, s).is_err());
+}
+
+#[test]
+fn empty_sequence_gives_empty_outputs() {
+    let (s, c) = (shape(2, 0, 4), SqaConfig::default());
+    let cl = cpu::cluster(&[], &[], &c, s).unwrap();
+    let (o, lse) = cpu::sqa_forward((&[], &[], &[]), &cl, &c, s).unwrap();
+    assert!(o.is_empty() && lse.is_empty());
+    let g = cpu::sqa_backward((&[], &[], &[]), (&[], &[], &[]), &cl, &c, s).unwrap();
+    assert!(g.0.is_empty() && g.1.is_empty() && g.2.is_empty());
+    assert_eq!(
+        cpu::recall((&[], &[], &[]), &[], &c, s).unwrap(),
+        vec![0.0; 2]
+    );
+}
+
+#[test]
+fn sqrt_cluster_option_is_ceil_sqrt_n() {
+    for (n, want) in [(0, 1), (1, 1), (2, 2), (1000, 32), (1024, 32), (1025, 33)] {
+        assert_eq!(
+            SqaConfig::default().with_sqrt_clusters(n).clusters,
+            want,
+            "n = {n}"
+        );
+    }
 }

@@ -1,0 +1,23 @@
+// Initial centroids: centroid c of head b = normalized key ⌊c·n/C⌋ of that head (n ≥ 1; the
+// host checks c·n fits u32). One thread per element of [bh, C, d].
+struct Params {
+    bh: u32, n: u32, d: u32, c: u32,
+    kk: u32, window: u32, sink: u32, scale: f32,
+    len: u32, per: u32, o1: u32, o2: u32,
+    tie: f32, _p0: u32, _p1: u32, _p2: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> khat: array<f32>;
+@group(0) @binding(2) var<storage, read_write> cent: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let e = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (e >= p.bh * p.c * p.d) { return; }
+    let t = e % p.d;
+    let ci = (e / p.d) % p.c;
+    let b = e / (p.d * p.c);
+    let j = ci * p.n / p.c;
+    cent[e] = khat[(b * p.n + j) * p.d + t];
+}
