@@ -12,9 +12,9 @@ use crate::kernels::dsr::{self, DsrConfig, DsrDims};
 use crate::kernels::matmul::{cpu as mm, MatmulDims};
 use crate::kernels::sqa::{cpu as sqa, SqaConfig, SqaShape};
 
-const HEADS: usize = 4;
-const HEAD_DIM: usize = 64;
-const QUESTION: usize = 16;
+pub(super) const HEADS: usize = 4;
+pub(super) const HEAD_DIM: usize = 64;
+pub(super) const QUESTION: usize = 16;
 
 /// Median wall seconds over `reps` runs after one warm-up.
 fn median_secs(
@@ -38,13 +38,13 @@ pub fn loglog_slope(points: &[(usize, f64)]) -> Option<f64> {
     (sxx > 0.0).then(|| sxy / sxx)
 }
 
-fn fmt_slope(s: Option<f64>) -> String {
+pub(super) fn fmt_slope(s: Option<f64>) -> String {
     s.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
 }
 
 /// Standard normal samples (Box–Muller over the seeded uniform generator): attention on
 /// Gaussian q, k is the usual random baseline for recall.
-fn gauss(seed: u64, len: usize) -> Vec<f32> {
+pub(super) fn gauss(seed: u64, len: usize) -> Vec<f32> {
     let u = random_vec(seed, 2 * len, 1.0);
     u.chunks_exact(2)
         .map(|p| {
@@ -302,7 +302,7 @@ fn dsr_scaling(ns: &[usize], dense_ns: &[usize], reps: usize) -> Result<()> {
 }
 
 /// Runs the suite on the CPU backend; `quick` keeps sizes small (a smoke run).
-pub fn attention(quick: bool) -> Result<()> {
+pub fn attention_cpu(quick: bool) -> Result<()> {
     let reps = if quick { 1 } else { 3 };
     let (sqa_ns, dsr_ns, dense_ns): (Vec<usize>, Vec<usize>, Vec<usize>) = if quick {
         (vec![1024, 2048], vec![1024, 2048, 4096], vec![4096])

@@ -6,8 +6,9 @@
 use std::time::Instant;
 
 mod attention;
+mod attention_gpu;
 
-pub use attention::{attention, loglog_slope};
+pub use attention::loglog_slope;
 
 use crate::backend::{Backend, CpuBackend, WgpuBackend};
 use crate::device::DeviceError;
@@ -216,6 +217,21 @@ pub fn kernels(choice: BackendChoice, quick: bool) -> Result<()> {
             Err(e) if choice == BackendChoice::All => {
                 eprintln!("wgpu backend skipped: {e}");
             }
+            Err(e) => return Err(BenchError::NoDevice(e)),
+        }
+    }
+    Ok(())
+}
+
+/// SQA vs dense attention and DSR selection, on the chosen backends (markdown tables).
+pub fn attention(choice: BackendChoice, quick: bool) -> Result<()> {
+    if choice != BackendChoice::Wgpu {
+        attention::attention_cpu(quick)?;
+    }
+    if choice != BackendChoice::Cpu {
+        match crate::device::GpuContext::from_env() {
+            Ok(ctx) => attention_gpu::attention_gpu(&ctx, quick)?,
+            Err(e) if choice == BackendChoice::All => eprintln!("wgpu backend skipped: {e}"),
             Err(e) => return Err(BenchError::NoDevice(e)),
         }
     }

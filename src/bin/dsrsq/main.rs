@@ -35,7 +35,7 @@ enum Command {
 enum Suite {
     /// Matmul GFLOP/s and dense causal attention forward time.
     Kernels,
-    /// SQA vs dense attention, DSR selection vs context length, DSR→SQA vs dense (CPU).
+    /// SQA vs dense attention, DSR selection vs context length, DSR→SQA vs dense.
     Attention,
 }
 
@@ -52,11 +52,6 @@ fn main() -> Result<()> {
             suite: Suite::Attention,
             backend,
             quick,
-        } => {
-            if backend == BackendChoice::Wgpu {
-                anyhow::bail!("the attention suite runs on the CPU backend only for now");
-            }
-            Ok(bench::attention(quick)?)
-        }
+        } => Ok(bench::attention(backend, quick)?),
     }
 }
