@@ -163,6 +163,15 @@ fn backends_report_shape_errors() {
     assert!(cpu.add(&a, &b, 1.0).is_err());
     assert!(cpu.attention_forward(&a, &a, &a).is_err());
     assert!(cpu.reshape(&a, &[5, 2]).is_err());
+    let hp = AdamW {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+    };
+    let (mut p, mut m, mut v) = (a.clone(), a.clone(), a.clone());
+    assert!(cpu.adamw_step(&mut p, &a, &mut m, &mut v, &hp, 0).is_err());
     assert_eq!(cpu.reshape(&a, &[2, 6]).unwrap().shape, vec![2, 6]);
     if let Some(ctx) = common::gpu("backends_report_shape_errors") {
         let _ = ctx;

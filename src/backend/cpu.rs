@@ -287,6 +287,9 @@ impl Backend for CpuBackend {
         same_shape("adamw_step", param, grad)?;
         same_shape("adamw_step", param, m)?;
         same_shape("adamw_step", param, v)?;
+        if step == 0 {
+            return Err(shape_err("adamw_step", "step is 1-based, got 0".into()));
+        }
         adamw::cpu::adamw_step(
             &mut param.data,
             &grad.data,
