@@ -6,6 +6,7 @@ pub mod backend;
 pub mod bench;
 pub mod device;
 pub mod kernels;
+pub mod model;
 pub mod tensor;
 
 pub use tensor::Tensor;

@@ -1,0 +1,301 @@
+//! Run configuration: model shape, the three DSRSQ components, the hybrid loss and training.
+//! Read from TOML (`assets/configs/*.toml`); unknown keys and out-of-range values are errors
+//! that name the key.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::kernels::dsr::DsrConfig;
+use crate::kernels::rckv::{RckvConfig, WritePolicy};
+use crate::kernels::sqa::SqaConfig;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("reading config {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parsing config {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config {path}: `{key}` {problem}")]
+    Invalid {
+        path: String,
+        key: &'static str,
+        problem: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    pub vocab_size: usize,
+    pub d_model: usize,
+    pub hidden_dim: usize,
+    pub heads: usize,
+    pub layers: usize,
+    /// Longest input the dense path accepts (the standard model truncates here).
+    pub max_len: usize,
+    pub rope_base: f32,
+    pub layernorm_eps: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DsrSection {
+    pub reduced_dim: usize,
+    pub base_budget: usize,
+    pub alpha: f32,
+    pub block: usize,
+    pub tau: f32,
+    pub temperature: f32,
+    pub dilation: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqaSection {
+    pub clusters: usize,
+    pub top_k: usize,
+    pub window: usize,
+    pub sink: usize,
+    pub iters: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RckvSection {
+    pub compressed_dim: usize,
+    pub buffer_size: usize,
+    pub sink: usize,
+    /// `"all"` or `"salient"`.
+    pub write_policy: String,
+    pub salience_threshold: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HofSection {
+    pub lambda_task: f32,
+    pub lambda_retrieval: f32,
+    pub lambda_compression: f32,
+    pub lambda_compute: f32,
+    pub rampup_steps: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    pub learning_rate: f32,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub weight_decay: f32,
+    pub grad_clip: f32,
+    pub seed: u64,
+}
+
+/// A whole run configuration, as in the seed's "Model Architecture" and "Component
+/// Configurations".
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub model: ModelSection,
+    pub dsr: DsrSection,
+    pub sqa: SqaSection,
+    pub rckv: RckvSection,
+    pub hof: HofSection,
+    pub train: TrainSection,
+}
+
+/// The presets shipped in `assets/configs/`, by name.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("seed", include_str!("../../assets/configs/seed.toml")),
+    ("tiny", include_str!("../../assets/configs/tiny.toml")),
+];
+
+impl Config {
+    /// Parses and validates TOML text; `path` names the source in errors.
+    pub fn from_toml(text: &str, path: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::from_toml(&text, &shown)
+    }
+
+    /// A shipped preset (`seed`, `tiny`).
+    pub fn preset(name: &str) -> Result<Self, ConfigError> {
+        let (_, text) =
+            PRESETS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or_else(|| ConfigError::Invalid {
+                    path: format!("preset {name:?}"),
+                    key: "preset",
+                    problem: format!(
+                        "is unknown; presets: {}",
+                        PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+                    ),
+                })?;
+        Self::from_toml(text, &format!("preset {name}"))
+    }
+
+    /// Every range rule, each naming its key.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, problem: String| {
+            Err(ConfigError::Invalid {
+                path: path.to_string(),
+                key,
+                problem,
+            })
+        };
+        let positive: [(&'static str, usize); 14] = [
+            ("model.vocab_size", self.model.vocab_size),
+            ("model.d_model", self.model.d_model),
+            ("model.hidden_dim", self.model.hidden_dim),
+            ("model.heads", self.model.heads),
+            ("model.layers", self.model.layers),
+            ("model.max_len", self.model.max_len),
+            ("dsr.reduced_dim", self.dsr.reduced_dim),
+            ("dsr.base_budget", self.dsr.base_budget),
+            ("dsr.block", self.dsr.block),
+            ("sqa.clusters", self.sqa.clusters),
+            ("sqa.top_k", self.sqa.top_k),
+            ("rckv.compressed_dim", self.rckv.compressed_dim),
+            ("train.batch_size", self.train.batch_size),
+            ("train.epochs", self.train.epochs),
+        ];
+        for (key, v) in positive {
+            if v == 0 {
+                return bad(key, "must be at least 1".into());
+            }
+        }
+        if !self.model.d_model.is_multiple_of(self.model.heads) {
+            return bad(
+                "model.heads",
+                format!(
+                    "({}) must divide model.d_model ({})",
+                    self.model.heads, self.model.d_model
+                ),
+            );
+        }
+        if !(self.model.d_model / self.model.heads).is_multiple_of(2) {
+            return bad(
+                "model.heads",
+                "must leave an even head dimension (RoPE pairs)".into(),
+            );
+        }
+        if self.rckv.buffer_size <= self.rckv.sink {
+            return bad(
+                "rckv.buffer_size",
+                format!(
+                    "({}) must exceed rckv.sink ({})",
+                    self.rckv.buffer_size, self.rckv.sink
+                ),
+            );
+        }
+        if !matches!(self.rckv.write_policy.as_str(), "all" | "salient") {
+            return bad(
+                "rckv.write_policy",
+                format!(
+                    "is {:?}; expected \"all\" or \"salient\"",
+                    self.rckv.write_policy
+                ),
+            );
+        }
+        let non_negative: [(&'static str, f32); 7] = [
+            ("dsr.alpha", self.dsr.alpha),
+            ("hof.lambda_task", self.hof.lambda_task),
+            ("hof.lambda_retrieval", self.hof.lambda_retrieval),
+            ("hof.lambda_compression", self.hof.lambda_compression),
+            ("hof.lambda_compute", self.hof.lambda_compute),
+            ("train.weight_decay", self.train.weight_decay),
+            ("train.grad_clip", self.train.grad_clip),
+        ];
+        for (key, v) in non_negative {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(key, format!("is {v}; must be finite and ≥ 0"));
+            }
+        }
+        let positive_f: [(&'static str, f32); 4] = [
+            ("dsr.temperature", self.dsr.temperature),
+            ("train.learning_rate", self.train.learning_rate),
+            ("model.rope_base", self.model.rope_base),
+            ("model.layernorm_eps", self.model.layernorm_eps),
+        ];
+        for (key, v) in positive_f {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(key, format!("is {v}; must be finite and > 0"));
+            }
+        }
+        if !self.dsr.tau.is_finite() {
+            return bad("dsr.tau", "must be finite".into());
+        }
+        if !self.rckv.salience_threshold.is_finite() {
+            return bad("rckv.salience_threshold", "must be finite".into());
+        }
+        Ok(())
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.model.d_model / self.model.heads
+    }
+
+    pub fn dsr_kernel(&self) -> DsrConfig {
+        DsrConfig {
+            reduced_dim: self.dsr.reduced_dim,
+            block: self.dsr.block,
+            base_budget: self.dsr.base_budget,
+            alpha: self.dsr.alpha,
+            tau: self.dsr.tau,
+            temperature: self.dsr.temperature,
+            dilation: self.dsr.dilation,
+        }
+    }
+
+    pub fn sqa_kernel(&self) -> SqaConfig {
+        SqaConfig {
+            clusters: self.sqa.clusters,
+            top_k: self.sqa.top_k,
+            window: self.sqa.window,
+            sink: self.sqa.sink,
+            iters: self.sqa.iters,
+        }
+    }
+
+    pub fn rckv_kernel(&self) -> RckvConfig {
+        RckvConfig {
+            latent: self.rckv.compressed_dim,
+            capacity: self.rckv.buffer_size,
+            sink: self.rckv.sink,
+            policy: if self.rckv.write_policy == "salient" {
+                WritePolicy::Salient {
+                    threshold: self.rckv.salience_threshold,
+                }
+            } else {
+                WritePolicy::All
+            },
+        }
+    }
+
+    /// The HOF ramp `r(t) = min(1, t / rampup)` (1 at once when the ramp-up is 0).
+    pub fn ramp(&self, step: usize) -> f32 {
+        match self.hof.rampup_steps {
+            0 => 1.0,
+            r => (step as f32 / r as f32).min(1.0),
+        }
+    }
+}
