@@ -7,6 +7,7 @@ pub mod check;
 pub mod dsr;
 pub mod elementwise;
 pub mod embedding;
+pub(crate) mod fastmath;
 pub mod layernorm;
 pub mod loss;
 pub mod matmul;

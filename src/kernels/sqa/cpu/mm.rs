@@ -1,6 +1,8 @@
 //! A bounds-checked wrapper over `gemm` for the strided tile products of the fast path, and the
 //! vectorized element-wise row kernels (exponentials), compiled per instruction set.
 
+use crate::kernels::fastmath::{exp2_fast, fmadd};
+
 /// Strided read-only matrix: element `(r, c)` is `data[r·rs + c·cs]`.
 #[derive(Clone, Copy)]
 pub(super) struct Mat<'a> {
@@ -88,41 +90,10 @@ pub(super) fn mm(
     }
 }
 
-#[inline(always)]
-fn fmadd<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
-    // Without hardware FMA `mul_add` is a libm call.
-    if F {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
-    }
-}
-
-/// `e^x` for `x ≤ 0`-ish arguments of softmax: `x·log2 e` split into integer `e` and fraction
-/// `f ∈ [-½, ½]`, `2^f` by its degree-6 Taylor polynomial (relative error < 2e-7), `2^e` built
-/// in the exponent bits. Branch-free so loops over it vectorize; `-inf` (and anything below
-/// `-87`) gives exactly 0.
+/// `e^x` as `2^(x·log2 e)`: `-inf` (and anything below about −88) gives exactly 0.
 #[inline(always)]
 fn exp_fast<const F: bool>(x: f32) -> f32 {
-    const ROUND: f32 = 12_582_912.0; // 1.5·2^23: x + ROUND rounds x to an integer
-    let y = (x * std::f32::consts::LOG2_E).clamp(-127.0, 127.0);
-    let t = y + ROUND;
-    let f = y - (t - ROUND);
-    let e = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
-    // ln(2)^i / i!, highest first.
-    let mut p = 1.540_353e-4_f32;
-    for c in [
-        1.333_355_8e-3,
-        9.618_129e-3,
-        5.550_411e-2,
-        0.240_226_5,
-        std::f32::consts::LN_2,
-        1.0,
-    ] {
-        p = fmadd::<F>(p, f, c);
-    }
-    // e = -127 makes the scale's bit pattern 0: the result is exactly 0.
-    p * f32::from_bits(((e + 127) as u32) << 23)
+    exp2_fast::<F>(x * std::f32::consts::LOG2_E)
 }
 
 /// `row[..live] = exp(row·scale − shift)`, `row[live..] = 0`; returns the sum of the row.
