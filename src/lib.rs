@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod data;
 pub mod device;
 pub mod kernels;
 pub mod model;

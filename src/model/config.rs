@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::kernels::dsr::DsrConfig;
@@ -29,7 +29,7 @@ pub enum ConfigError {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
     pub vocab_size: usize,
@@ -43,7 +43,7 @@ pub struct ModelSection {
     pub layernorm_eps: f32,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DsrSection {
     pub reduced_dim: usize,
@@ -55,7 +55,7 @@ pub struct DsrSection {
     pub dilation: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SqaSection {
     pub clusters: usize,
@@ -65,7 +65,7 @@ pub struct SqaSection {
     pub iters: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RckvSection {
     pub compressed_dim: usize,
@@ -76,7 +76,7 @@ pub struct RckvSection {
     pub salience_threshold: f32,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HofSection {
     pub lambda_task: f32,
@@ -86,7 +86,7 @@ pub struct HofSection {
     pub rampup_steps: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSection {
     pub learning_rate: f32,
@@ -99,7 +99,7 @@ pub struct TrainSection {
 
 /// A whole run configuration, as in the seed's "Model Architecture" and "Component
 /// Configurations".
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub model: ModelSection,
