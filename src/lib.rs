@@ -9,5 +9,6 @@ pub mod device;
 pub mod kernels;
 pub mod model;
 pub mod tensor;
+pub mod train;
 
 pub use tensor::Tensor;
