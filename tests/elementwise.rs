@@ -118,3 +118,50 @@ fn shape_mismatch_is_an_error_not_a_panic() {
     let err = gpu::add(ctx, &a, &b, 1.0).unwrap_err().to_string();
     assert!(err.contains("add"), "{err}");
 }
+
+/// Σx² over up to 70k terms: f32 tree partials against an f64 sum (relative error ~log2(n) ulps).
+const SUMSQ_TOL: Tol = Tol::new(1e-7, 1e-5);
+
+#[test]
+fn scale_and_sum_squares_match_cpu() {
+    let Some(ctx) = common::gpu("scale_and_sum_squares_match_cpu") else {
+        return;
+    };
+    for (i, &n) in SIZES.iter().enumerate() {
+        let mut x = random_vec(200 + i as u64, n, 4.0);
+        if n > 2 {
+            x[1] = 1e4;
+        }
+        let gx = ctx.upload(&x, &[n]).unwrap();
+        let y = ctx.download(&gpu::scale(ctx, &gx, -0.37).unwrap()).unwrap();
+        // One f32 multiply on both sides: bit-identical.
+        assert!(y == cpu::scale(&x, -0.37), "scale n={n}");
+        let s = gpu::sum_squares(ctx, &gx).unwrap();
+        assert_eq!(s.shape, vec![1]);
+        let s = ctx.download(&s).unwrap();
+        let want = x.iter().map(|&v| v as f64 * v as f64).sum::<f64>() as f32;
+        common::assert_ok(compare("sum_squares gpu", &s, &[want], SUMSQ_TOL));
+        assert_eq!(cpu::sum_squares(&x), want, "cpu sum_squares n={n}");
+    }
+    let empty = ctx.zeros(&[0], dsrsq::device::DType::F32).unwrap();
+    let s = ctx
+        .download(&gpu::sum_squares(ctx, &empty).unwrap())
+        .unwrap();
+    assert_eq!(s, vec![0.0]);
+}
+
+#[test]
+fn sum_squares_is_deterministic() {
+    let Some(ctx) = common::gpu("sum_squares_is_deterministic") else {
+        return;
+    };
+    let x = random_vec(9, 70_001, 1.0);
+    let gx = ctx.upload(&x, &[70_001]).unwrap();
+    let a = ctx.download(&gpu::sum_squares(ctx, &gx).unwrap()).unwrap();
+    let b = ctx.download(&gpu::sum_squares(ctx, &gx).unwrap()).unwrap();
+    assert_eq!(a[0].to_bits(), b[0].to_bits());
+    assert_eq!(
+        cpu::sum_squares(&x).to_bits(),
+        cpu::sum_squares(&x).to_bits()
+    );
+}

@@ -4,7 +4,14 @@
 //!
 //! Shape conventions (see each kernel family's legend): activations are row-major; attention
 //! tensors are `[batch·heads, n, head_dim]`; RoPE sees `[batch, heads, n, head_dim]` with one
-//! original position per (batch, token).
+//! original position per (batch, token). `split_heads` / `merge_heads` convert between the
+//! token-major `[b·n, h·d]` activations and `[b·h, n, d]`.
+//!
+//! Scalars a training step reduces to (losses, `sum_squares`) come back as `[1]` tensors that
+//! stay on the device until downloaded. DSR works on one sequence per call; its selection is
+//! host data (`DsrSelection`) because the caller gathers the kept rows with it. SQA's
+//! clustering is an associated type (host vectors on the CPU, device tensors on wgpu), made by
+//! `sqa_cluster` and passed back unchanged to the forward and backward.
 
 mod cpu;
 mod wgpu;
@@ -14,12 +21,34 @@ pub use self::wgpu::WgpuBackend;
 
 use crate::device::{DeviceError, Result};
 use crate::kernels::adamw::AdamW;
+use crate::kernels::dsr::{DsrConfig, DsrDims, DsrSelection};
 use crate::kernels::matmul::MatmulDims;
+use crate::kernels::sqa::SqaConfig;
 use crate::Tensor;
+
+/// The DSR scoring pass's outputs (scores `[n_ctx]` plus what the backward needs: `qv: [1, dr]`,
+/// `u = W_r·qv: [dm, 1]`, the question's mean embedding `e_mean: [dm]`).
+#[derive(Debug, Clone)]
+pub struct DsrFwd<T> {
+    pub scores: T,
+    pub qv: T,
+    pub u: T,
+    pub e_mean: T,
+}
+
+/// DSR weight gradients (`[dm, dr]` each) and, when asked for, `de: [n, dm]`.
+#[derive(Debug, Clone)]
+pub struct DsrGrads<T> {
+    pub dw_r: T,
+    pub dw_q: T,
+    pub de: Option<T>,
+}
 
 pub trait Backend {
     /// The backend's tensor: a host `Tensor` or a device buffer with its shape.
     type T: Clone;
+    /// An SQA clustering (`kernels::sqa::Clusters` of host vectors or device tensors).
+    type Clusters;
 
     /// Human-readable description, e.g. the adapter name.
     fn name(&self) -> String;
@@ -104,6 +133,95 @@ pub trait Backend {
         hp: &AdamW,
         step: u32,
     ) -> Result<()>;
+
+    /// `x: [b·n, h·d]` → `[b·h, n, d]` (head index `bi·h + hi`); `d` from the element count.
+    fn split_heads(&self, x: &Self::T, b: usize, n: usize, h: usize) -> Result<Self::T>;
+    /// `x: [b·h, n, d]` → `[b·n, h·d]`, the inverse (and backward) of `split_heads`.
+    fn merge_heads(&self, x: &Self::T, b: usize, n: usize, h: usize) -> Result<Self::T>;
+
+    /// (loss [1], dL/dxhat) with loss = mean((xhat − x)²) over all elements.
+    fn mse(&self, x: &Self::T, xhat: &Self::T) -> Result<(Self::T, Self::T)>;
+    /// Σ x² as a [1] tensor (gradient-norm clipping); deterministic.
+    fn sum_squares(&self, x: &Self::T) -> Result<Self::T>;
+    /// s·x.
+    fn scale(&self, x: &Self::T, s: f32) -> Result<Self::T>;
+
+    /// DSR scores of the context tokens (`e: [n, dm]`, `w_r`, `w_q`: `[dm, dr]`).
+    fn dsr_scores(
+        &self,
+        e: &Self::T,
+        w_r: &Self::T,
+        w_q: &Self::T,
+        d: &DsrDims,
+        cfg: &DsrConfig,
+    ) -> Result<DsrFwd<Self::T>>;
+    /// The selection on the host (kept context positions, then the question's).
+    fn dsr_select(
+        &self,
+        scores: &Self::T,
+        q0: usize,
+        q1: usize,
+        cfg: &DsrConfig,
+    ) -> Result<DsrSelection>;
+    /// (loss [1], ds [n_ctx]).
+    fn dsr_retrieval_bce(
+        &self,
+        scores: &Self::T,
+        spans: &[(usize, usize)],
+        dilation: usize,
+    ) -> Result<(Self::T, Self::T)>;
+    /// (loss [1], ds [n_ctx]) of KL(target ‖ softmax(scores)).
+    fn dsr_retrieval_kl(&self, scores: &Self::T, target: &Self::T) -> Result<(Self::T, Self::T)>;
+    /// (loss [1], ds [n_ctx]) of the compute loss mean σ((s − τ)/T).
+    fn dsr_compute_loss(&self, scores: &Self::T, cfg: &DsrConfig) -> Result<(Self::T, Self::T)>;
+    /// Maps the summed score gradient `ds: [n_ctx]` to `dw_r`, `dw_q` (`[dm, dr]`) and, when
+    /// `want_de`, `de: [n, dm]`.
+    #[allow(clippy::too_many_arguments)]
+    fn dsr_backward(
+        &self,
+        e: &Self::T,
+        w_r: &Self::T,
+        w_q: &Self::T,
+        fwd: &DsrFwd<Self::T>,
+        ds: &Self::T,
+        d: &DsrDims,
+        cfg: &DsrConfig,
+        want_de: bool,
+    ) -> Result<DsrGrads<Self::T>>;
+
+    /// SQA clustering and routing of `q, k: [bh, n, d]`.
+    fn sqa_cluster(&self, q: &Self::T, k: &Self::T, cfg: &SqaConfig) -> Result<Self::Clusters>;
+    /// (o [bh, n, d], lse [bh, n]).
+    fn sqa_forward(
+        &self,
+        q: &Self::T,
+        k: &Self::T,
+        v: &Self::T,
+        cl: &Self::Clusters,
+        cfg: &SqaConfig,
+    ) -> Result<(Self::T, Self::T)>;
+    /// (dq, dk, dv).
+    #[allow(clippy::too_many_arguments)]
+    fn sqa_backward(
+        &self,
+        q: &Self::T,
+        k: &Self::T,
+        v: &Self::T,
+        o: &Self::T,
+        lse: &Self::T,
+        dout: &Self::T,
+        cl: &Self::Clusters,
+        cfg: &SqaConfig,
+    ) -> Result<(Self::T, Self::T, Self::T)>;
+    /// Attention recall per head `[bh]` (diagnostic).
+    fn sqa_recall(
+        &self,
+        q: &Self::T,
+        k: &Self::T,
+        v: &Self::T,
+        lse: &Self::T,
+        cfg: &SqaConfig,
+    ) -> Result<Self::T>;
 }
 
 /// The check every `reshape` makes: the element count must not change.

@@ -3,11 +3,15 @@
 
 use std::sync::Arc;
 
-use super::Backend;
-use crate::device::{GpuContext, GpuTensor, Result};
+use super::{Backend, DsrFwd, DsrGrads};
+use crate::device::{DType, DeviceError, GpuContext, GpuTensor, Result};
 use crate::kernels::adamw::{self, AdamW};
+use crate::kernels::dsr::{self, gpu::GpuDsrScores, DsrConfig, DsrDims, DsrSelection};
 use crate::kernels::matmul::{self, MatmulDims};
-use crate::kernels::{attention, elementwise, embedding, layernorm, loss, rope, softmax};
+use crate::kernels::sqa::{self, gpu::GpuClusters, SqaConfig};
+use crate::kernels::{
+    attention, elementwise, embedding, heads, layernorm, loss, rckv, rope, softmax,
+};
 use crate::Tensor;
 
 #[derive(Clone)]
@@ -23,10 +27,41 @@ impl WgpuBackend {
     pub fn from_env() -> Result<Self> {
         Ok(Self::new(Arc::new(GpuContext::from_env()?)))
     }
+
+    /// The first element of `x` as a `[1]` tensor (a 4-byte copy recorded with the dispatches).
+    fn first(&self, x: &GpuTensor) -> Result<GpuTensor> {
+        let out = self.ctx.zeros(&[1], DType::F32)?;
+        self.ctx.scoped("first element", || {
+            self.ctx.with_encoder(|enc| {
+                enc.copy_buffer_to_buffer(x.buffer(), 0, out.buffer(), 0, 4);
+            })
+        })?;
+        Ok(out)
+    }
+
+    /// The same buffer under `shape` (checked element count).
+    fn shaped(&self, x: GpuTensor, shape: &[usize]) -> Result<GpuTensor> {
+        super::check_reshape(&x.shape, shape)?;
+        Ok(GpuTensor {
+            shape: shape.to_vec(),
+            ..x
+        })
+    }
+}
+
+fn same_shape(op: &'static str, a: &GpuTensor, b: &GpuTensor) -> Result<()> {
+    if a.shape != b.shape {
+        return Err(DeviceError::Shape {
+            op,
+            detail: format!("{:?} vs {:?}", a.shape, b.shape),
+        });
+    }
+    Ok(())
 }
 
 impl Backend for WgpuBackend {
     type T = GpuTensor;
+    type Clusters = GpuClusters;
 
     fn name(&self) -> String {
         format!("wgpu: {}", self.ctx.adapter)
@@ -153,5 +188,138 @@ impl Backend for WgpuBackend {
         step: u32,
     ) -> Result<()> {
         adamw::gpu::adamw_step(&self.ctx, param, grad, m, v, hp, step)
+    }
+
+    fn split_heads(&self, x: &GpuTensor, b: usize, n: usize, h: usize) -> Result<GpuTensor> {
+        heads::gpu::split_heads(&self.ctx, x, b, n, h)
+    }
+    fn merge_heads(&self, x: &GpuTensor, b: usize, n: usize, h: usize) -> Result<GpuTensor> {
+        heads::gpu::merge_heads(&self.ctx, x, b, n, h)
+    }
+
+    fn mse(&self, x: &GpuTensor, xhat: &GpuTensor) -> Result<(GpuTensor, GpuTensor)> {
+        rckv::gpu::mse(&self.ctx, x, xhat)
+    }
+    fn sum_squares(&self, x: &GpuTensor) -> Result<GpuTensor> {
+        elementwise::gpu::sum_squares(&self.ctx, x)
+    }
+    fn scale(&self, x: &GpuTensor, s: f32) -> Result<GpuTensor> {
+        elementwise::gpu::scale(&self.ctx, x, s)
+    }
+
+    fn dsr_scores(
+        &self,
+        e: &GpuTensor,
+        w_r: &GpuTensor,
+        w_q: &GpuTensor,
+        d: &DsrDims,
+        cfg: &DsrConfig,
+    ) -> Result<DsrFwd<GpuTensor>> {
+        let sc = dsr::gpu::scores(&self.ctx, e, w_r, w_q, d, cfg)?;
+        Ok(DsrFwd {
+            scores: sc.scores,
+            qv: sc.qv,
+            u: sc.u,
+            e_mean: sc.e_mean,
+        })
+    }
+    fn dsr_select(
+        &self,
+        scores: &GpuTensor,
+        q0: usize,
+        q1: usize,
+        cfg: &DsrConfig,
+    ) -> Result<DsrSelection> {
+        Ok(dsr::gpu::select(&self.ctx, scores, q0, q1, cfg)?.selection)
+    }
+    fn dsr_retrieval_bce(
+        &self,
+        scores: &GpuTensor,
+        spans: &[(usize, usize)],
+        dilation: usize,
+    ) -> Result<(GpuTensor, GpuTensor)> {
+        dsr::gpu::retrieval_bce(&self.ctx, scores, spans, dilation)
+    }
+    fn dsr_retrieval_kl(
+        &self,
+        scores: &GpuTensor,
+        target: &GpuTensor,
+    ) -> Result<(GpuTensor, GpuTensor)> {
+        // The kernel's sums are [loss, Σ target]; the trait's loss is the [1] head of them.
+        let (sums, ds) = dsr::gpu::retrieval_kl(&self.ctx, scores, target)?;
+        Ok((self.first(&sums)?, ds))
+    }
+    fn dsr_compute_loss(
+        &self,
+        scores: &GpuTensor,
+        cfg: &DsrConfig,
+    ) -> Result<(GpuTensor, GpuTensor)> {
+        dsr::gpu::compute_loss(&self.ctx, scores, cfg)
+    }
+    fn dsr_backward(
+        &self,
+        e: &GpuTensor,
+        w_r: &GpuTensor,
+        w_q: &GpuTensor,
+        fwd: &DsrFwd<GpuTensor>,
+        ds: &GpuTensor,
+        d: &DsrDims,
+        cfg: &DsrConfig,
+        want_de: bool,
+    ) -> Result<DsrGrads<GpuTensor>> {
+        let state = GpuDsrScores {
+            scores: fwd.scores.clone(),
+            qv: fwd.qv.clone(),
+            u: fwd.u.clone(),
+            e_mean: fwd.e_mean.clone(),
+        };
+        let g = dsr::gpu::backward(&self.ctx, e, w_r, w_q, &state, ds, d, cfg, want_de)?;
+        let w_shape = [d.dm, cfg.reduced_dim];
+        Ok(DsrGrads {
+            dw_r: self.shaped(g.dw_r, &w_shape)?,
+            dw_q: self.shaped(g.dw_q, &w_shape)?,
+            de: g.de.map(|de| self.shaped(de, &[d.n, d.dm])).transpose()?,
+        })
+    }
+
+    fn sqa_cluster(&self, q: &GpuTensor, k: &GpuTensor, cfg: &SqaConfig) -> Result<GpuClusters> {
+        sqa::gpu::cluster(&self.ctx, q, k, cfg)
+    }
+    fn sqa_forward(
+        &self,
+        q: &GpuTensor,
+        k: &GpuTensor,
+        v: &GpuTensor,
+        cl: &GpuClusters,
+        cfg: &SqaConfig,
+    ) -> Result<(GpuTensor, GpuTensor)> {
+        sqa::gpu::sqa_forward(&self.ctx, (q, k, v), cl, cfg)
+    }
+    fn sqa_backward(
+        &self,
+        q: &GpuTensor,
+        k: &GpuTensor,
+        v: &GpuTensor,
+        o: &GpuTensor,
+        lse: &GpuTensor,
+        dout: &GpuTensor,
+        cl: &GpuClusters,
+        cfg: &SqaConfig,
+    ) -> Result<(GpuTensor, GpuTensor, GpuTensor)> {
+        sqa::gpu::sqa_backward(&self.ctx, (q, k, v), (o, lse, dout), cl, cfg)
+    }
+    fn sqa_recall(
+        &self,
+        q: &GpuTensor,
+        k: &GpuTensor,
+        v: &GpuTensor,
+        lse: &GpuTensor,
+        cfg: &SqaConfig,
+    ) -> Result<GpuTensor> {
+        // The kernel needs only q, k and lse (the dense lse is recomputed); v and cfg are
+        // checked so that bad input fails here as it does on the CPU backend.
+        same_shape("sqa_recall", q, v)?;
+        cfg.validate("sqa_recall", q.shape.last().copied().unwrap_or(0))?;
+        sqa::gpu::recall(&self.ctx, q, k, lse)
     }
 }

@@ -8,6 +8,7 @@ pub mod dsr;
 pub mod elementwise;
 pub mod embedding;
 pub(crate) mod fastmath;
+pub mod heads;
 pub mod layernorm;
 pub mod loss;
 pub mod matmul;
@@ -33,6 +34,7 @@ pub fn all_specs() -> Vec<&'static KernelSpec> {
         dsr::SPECS,
         sqa::SPECS,
         rckv::SPECS,
+        heads::SPECS,
     ]
     .concat()
 }

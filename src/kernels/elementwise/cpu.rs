@@ -7,6 +7,8 @@ const K0: f32 = 0.797_884_6;
 const K1: f32 = 0.044715;
 /// Below this many elements threading costs more than it saves.
 const PAR_MIN: usize = 1 << 15;
+/// Fixed reduction chunk, so f64 sums do not depend on the thread count.
+const CHUNK: usize = 4096;
 
 fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     if a.len() >= PAR_MIN {
@@ -72,4 +74,24 @@ pub fn gelu_forward(x: &[f32]) -> Vec<f32> {
 
 pub fn gelu_backward(x: &[f32], dy: &[f32]) -> Vec<f32> {
     map2(x, dy, |v, g| g * gelu_grad1(v))
+}
+
+/// y = s·x.
+pub fn scale(x: &[f32], s: f32) -> Vec<f32> {
+    if x.len() >= PAR_MIN {
+        x.par_iter().map(|&v| s * v).collect()
+    } else {
+        x.iter().map(|&v| s * v).collect()
+    }
+}
+
+/// Σ x² accumulated in f64 over fixed chunks (deterministic), rounded to f32 once.
+pub fn sum_squares(x: &[f32]) -> f32 {
+    let part = |c: &[f32]| c.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+    let parts: Vec<f64> = if x.len() >= PAR_MIN {
+        x.par_chunks(CHUNK).map(part).collect()
+    } else {
+        x.chunks(CHUNK).map(part).collect()
+    };
+    parts.iter().sum::<f64>() as f32
 }

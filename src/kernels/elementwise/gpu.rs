@@ -4,6 +4,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::*;
 use crate::device::{groups_1d, DType, DeviceError, GpuContext, GpuTensor, Result};
+use crate::kernels::rckv;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -107,4 +108,54 @@ pub fn gelu_backward(ctx: &GpuContext, x: &GpuTensor, dy: &GpuTensor) -> Result<
         groups_1d(x.numel(), WG),
     )?;
     Ok(dx)
+}
+
+/// y = s·x.
+pub fn scale(ctx: &GpuContext, x: &GpuTensor, s: f32) -> Result<GpuTensor> {
+    let y = ctx.zeros(&x.shape, DType::F32)?;
+    let p = AddParams {
+        n: elements("scale", x)?,
+        alpha: s,
+        _pad: [0; 2],
+    };
+    ctx.dispatch(&SCALE, &[], &p, &[x, &y], groups_1d(x.numel(), WG))?;
+    Ok(y)
+}
+
+/// Σ x² as a `[1]` tensor that stays on the device: per-workgroup partials, then rckv's
+/// fixed-order one-workgroup sum (scale 1).
+pub fn sum_squares(ctx: &GpuContext, x: &GpuTensor) -> Result<GpuTensor> {
+    let n = elements("sum_squares", x)?;
+    let out = ctx.zeros(&[1], DType::F32)?;
+    if n == 0 {
+        return Ok(out);
+    }
+    let groups = groups_1d(x.numel(), WG);
+    let count = groups[0] as usize * groups[1] as usize;
+    let partials = ctx.zeros(&[count], DType::F32)?;
+    ctx.dispatch(
+        &SUM_SQUARES,
+        &[],
+        &dims(x.numel(), 0),
+        &[x, &partials],
+        groups,
+    )?;
+    let p = AddParams {
+        n: count as u32,
+        alpha: 1.0,
+        _pad: [0; 2],
+    };
+    ctx.dispatch(&rckv::SUM_PARTIALS, &[], &p, &[&partials, &out], [1, 1, 1])?;
+    Ok(out)
+}
+
+/// The element count as the kernels' u32, for an f32 tensor.
+fn elements(op: &'static str, x: &GpuTensor) -> Result<u32> {
+    match u32::try_from(x.numel()) {
+        Ok(n) if x.dtype == DType::F32 => Ok(n),
+        _ => Err(DeviceError::Shape {
+            op,
+            detail: format!("{:?} {:?}: need f32 and < 2^32 elements", x.shape, x.dtype),
+        }),
+    }
 }

@@ -1,9 +1,14 @@
 //! Element-wise kernels: residual/accumulating add, bias add and its backward (column sums),
-//! GELU (tanh form, as GPT-2) forward and backward.
+//! GELU (tanh form, as GPT-2) forward and backward, scaling `s·x`, and the sum of squares `Σx²`
+//! (gradient-norm clipping).
 //!
 //! Shape legend: `n` = element count; bias ops see `x` as `[rows, cols]` with `bias: [cols]`.
 //! The residual add's backward is the identity (the gradient flows to both inputs unchanged),
 //! so it has no kernel of its own.
+//!
+//! Sum of squares: deterministic without float atomics, like the RCKV loss — one partial sum per
+//! workgroup (a fixed tree order), then rckv's one-workgroup `sum_partials` in a fixed order.
+//! The CPU sums in f64 over fixed chunks, so its result does not depend on the thread count.
 
 pub mod cpu;
 pub mod gpu;
@@ -49,10 +54,27 @@ pub static GELU_BACKWARD: KernelSpec = kernel_spec!(
     [("WG", WG)]
 );
 
+pub static SCALE: KernelSpec = kernel_spec!(
+    "elementwise/scale",
+    "elementwise/scale.wgsl",
+    "main",
+    [Read, ReadWrite],
+    [("WG", WG)]
+);
+pub static SUM_SQUARES: KernelSpec = kernel_spec!(
+    "elementwise/sum_squares",
+    "elementwise/sum_squares.wgsl",
+    "main",
+    [Read, ReadWrite],
+    [("WG", WG)]
+);
+
 pub static SPECS: &[&KernelSpec] = &[
     &ADD,
     &BIAS_FORWARD,
     &BIAS_BACKWARD,
     &GELU_FORWARD,
     &GELU_BACKWARD,
+    &SCALE,
+    &SUM_SQUARES,
 ];

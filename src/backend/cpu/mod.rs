@@ -1,69 +1,27 @@
 //! The CPU backend: host tensors, the kernel families' CPU code (gemm-backed matmul, tiled
 //! flash attention, rayon over rows elsewhere).
 
-use super::Backend;
-use crate::device::{DeviceError, Result};
+use super::{check_reshape, Backend, DsrFwd, DsrGrads};
+use crate::device::Result;
 use crate::kernels::adamw::{self, AdamW};
+use crate::kernels::dsr::{self, DsrConfig, DsrDims, DsrSelection};
 use crate::kernels::matmul::{self, MatmulDims};
-use crate::kernels::{attention, elementwise, embedding, layernorm, loss, rope, softmax};
+use crate::kernels::sqa::{self, CpuClusters, SqaConfig};
+use crate::kernels::{
+    attention, elementwise, embedding, heads, layernorm, loss, rckv, rope, softmax,
+};
 use crate::Tensor;
+
+mod shapes;
+
+use shapes::{dims3, dims4, rows_cols, same_shape, scalar, shape_err, sqa_shape, t};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuBackend;
 
-fn shape_err(op: &'static str, detail: String) -> DeviceError {
-    DeviceError::Shape { op, detail }
-}
-
-/// (rows, cols) of a tensor seen as a matrix over its last dimension.
-fn rows_cols(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
-    let cols = *t
-        .shape
-        .last()
-        .ok_or_else(|| shape_err(op, "tensor has no dimensions".into()))?;
-    Ok((t.numel().checked_div(cols).unwrap_or(0), cols))
-}
-
-fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
-    if a.shape != b.shape {
-        return Err(shape_err(op, format!("{:?} vs {:?}", a.shape, b.shape)));
-    }
-    Ok(())
-}
-
-fn dims3(op: &'static str, t: &Tensor) -> Result<(usize, usize, usize)> {
-    match t.shape[..] {
-        [_, _, 0] => Err(shape_err(
-            op,
-            format!("head dimension is 0 in {:?}", t.shape),
-        )),
-        [a, b, c] => Ok((a, b, c)),
-        _ => Err(shape_err(
-            op,
-            format!("expected [bh, n, d], got {:?}", t.shape),
-        )),
-    }
-}
-
-fn dims4(op: &'static str, t: &Tensor) -> Result<(usize, usize, usize, usize)> {
-    match t.shape[..] {
-        [a, b, c, d] => Ok((a, b, c, d)),
-        _ => Err(shape_err(
-            op,
-            format!("expected [b, h, n, d], got {:?}", t.shape),
-        )),
-    }
-}
-
-fn t(data: Vec<f32>, shape: &[usize]) -> Tensor {
-    Tensor {
-        data,
-        shape: shape.to_vec(),
-    }
-}
-
 impl Backend for CpuBackend {
     type T = Tensor;
+    type Clusters = CpuClusters;
 
     fn name(&self) -> String {
         format!("cpu ({} threads)", rayon::current_num_threads())
@@ -78,7 +36,7 @@ impl Backend for CpuBackend {
         &x.shape
     }
     fn reshape(&self, x: &Tensor, shape: &[usize]) -> Result<Tensor> {
-        super::check_reshape(&x.shape, shape)?;
+        check_reshape(&x.shape, shape)?;
         Ok(t(x.data.clone(), shape))
     }
     fn sync(&self) -> Result<()> {
@@ -299,5 +257,148 @@ impl Backend for CpuBackend {
             step,
         );
         Ok(())
+    }
+
+    fn split_heads(&self, x: &Tensor, b: usize, n: usize, h: usize) -> Result<Tensor> {
+        let (y, d) = heads::cpu::split_heads(&x.data, b, n, h)?;
+        Ok(t(y, &[b * h, n, d]))
+    }
+    fn merge_heads(&self, x: &Tensor, b: usize, n: usize, h: usize) -> Result<Tensor> {
+        let (y, d) = heads::cpu::merge_heads(&x.data, b, n, h)?;
+        Ok(t(y, &[b * n, h * d]))
+    }
+
+    fn mse(&self, x: &Tensor, xhat: &Tensor) -> Result<(Tensor, Tensor)> {
+        same_shape("mse", x, xhat)?;
+        let (l, g) = rckv::cpu::mse(&x.data, &xhat.data)?;
+        Ok((scalar(l), t(g, &x.shape)))
+    }
+    fn sum_squares(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(scalar(elementwise::cpu::sum_squares(&x.data)))
+    }
+    fn scale(&self, x: &Tensor, s: f32) -> Result<Tensor> {
+        Ok(t(elementwise::cpu::scale(&x.data, s), &x.shape))
+    }
+
+    fn dsr_scores(
+        &self,
+        e: &Tensor,
+        w_r: &Tensor,
+        w_q: &Tensor,
+        d: &DsrDims,
+        cfg: &DsrConfig,
+    ) -> Result<DsrFwd<Tensor>> {
+        let sc = dsr::cpu::scores(&e.data, &w_r.data, &w_q.data, d, cfg)?;
+        // The shapes the wgpu backend's matmuls give, so both backends agree.
+        Ok(DsrFwd {
+            scores: t(sc.scores, &[d.n_ctx]),
+            qv: t(sc.qv, &[1, cfg.reduced_dim]),
+            u: t(sc.u, &[d.dm, 1]),
+            e_mean: t(sc.e_mean, &[d.dm]),
+        })
+    }
+    fn dsr_select(
+        &self,
+        scores: &Tensor,
+        q0: usize,
+        q1: usize,
+        cfg: &DsrConfig,
+    ) -> Result<DsrSelection> {
+        Ok(dsr::cpu::select(&scores.data, q0, q1, cfg)?.selection)
+    }
+    fn dsr_retrieval_bce(
+        &self,
+        scores: &Tensor,
+        spans: &[(usize, usize)],
+        dilation: usize,
+    ) -> Result<(Tensor, Tensor)> {
+        let (l, ds) = dsr::cpu::retrieval_bce(&scores.data, spans, dilation)?;
+        Ok((scalar(l), t(ds, &scores.shape)))
+    }
+    fn dsr_retrieval_kl(&self, scores: &Tensor, target: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (l, ds) = dsr::cpu::retrieval_kl(&scores.data, &target.data)?;
+        Ok((scalar(l), t(ds, &scores.shape)))
+    }
+    fn dsr_compute_loss(&self, scores: &Tensor, cfg: &DsrConfig) -> Result<(Tensor, Tensor)> {
+        let (l, ds) = dsr::cpu::compute_loss(&scores.data, cfg)?;
+        Ok((scalar(l), t(ds, &scores.shape)))
+    }
+    fn dsr_backward(
+        &self,
+        e: &Tensor,
+        w_r: &Tensor,
+        w_q: &Tensor,
+        fwd: &DsrFwd<Tensor>,
+        ds: &Tensor,
+        d: &DsrDims,
+        cfg: &DsrConfig,
+        want_de: bool,
+    ) -> Result<DsrGrads<Tensor>> {
+        // The backward never reads the scores; only the small vectors are copied.
+        let state = dsr::cpu::DsrScores {
+            scores: Vec::new(),
+            qv: fwd.qv.data.clone(),
+            u: fwd.u.data.clone(),
+            e_mean: fwd.e_mean.data.clone(),
+        };
+        let g = dsr::cpu::backward(
+            &e.data, &w_r.data, &w_q.data, &state, &ds.data, d, cfg, want_de,
+        )?;
+        let w_shape = [d.dm, cfg.reduced_dim];
+        Ok(DsrGrads {
+            dw_r: t(g.dw_r, &w_shape),
+            dw_q: t(g.dw_q, &w_shape),
+            de: g.de.map(|de| t(de, &[d.n, d.dm])),
+        })
+    }
+
+    fn sqa_cluster(&self, q: &Tensor, k: &Tensor, cfg: &SqaConfig) -> Result<CpuClusters> {
+        let s = sqa_shape("sqa_cluster", q, &[k])?;
+        sqa::cpu::cluster(&q.data, &k.data, cfg, s)
+    }
+    fn sqa_forward(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        cl: &CpuClusters,
+        cfg: &SqaConfig,
+    ) -> Result<(Tensor, Tensor)> {
+        let s = sqa_shape("sqa_forward", q, &[k, v])?;
+        let (o, lse) = sqa::cpu::sqa_forward((&q.data, &k.data, &v.data), cl, cfg, s)?;
+        Ok((t(o, &q.shape), t(lse, &[s.bh, s.n])))
+    }
+    fn sqa_backward(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        o: &Tensor,
+        lse: &Tensor,
+        dout: &Tensor,
+        cl: &CpuClusters,
+        cfg: &SqaConfig,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let s = sqa_shape("sqa_backward", q, &[k, v, o, dout])?;
+        let (dq, dk, dv) = sqa::cpu::sqa_backward(
+            (&q.data, &k.data, &v.data),
+            (&o.data, &lse.data, &dout.data),
+            cl,
+            cfg,
+            s,
+        )?;
+        Ok((t(dq, &q.shape), t(dk, &q.shape), t(dv, &q.shape)))
+    }
+    fn sqa_recall(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        lse: &Tensor,
+        cfg: &SqaConfig,
+    ) -> Result<Tensor> {
+        let s = sqa_shape("sqa_recall", q, &[k, v])?;
+        let r = sqa::cpu::recall((&q.data, &k.data, &v.data), &lse.data, cfg, s)?;
+        Ok(t(r, &[s.bh]))
     }
 }
