@@ -1,6 +1,43 @@
 //! Data: the tokenizer, loaders for Natural Questions (simplified and open) and SQuAD, the
 //! long-context QA builder, and the seeded synthetic long-context tasks (MQAR, passkey,
 //! needle-in-a-haystack). Everything ends as an [`Example`] in the model's input layout.
+//!
+//! Files: `tokenizer` ([`Tok`], [`Specials`]: BOS = `[CLS]`, SEP = `[SEP]`, EOS = `[unused0]`,
+//! PAD = `[PAD]`), `example` ([`Example::qa`], [`Example::validate`], the context [`window`]),
+//! `record` (the loaders' common [`QaRecord`], [`LoadOptions`] / [`LoadReport`] for skipping
+//! and counting bad input, record → example), `nq`, `nq_open`, `squad` (loaders; errors name
+//! file, line or JSON path, and field), `longqa` (gold paragraph among distractors at a
+//! depth), `synthetic` (passkey, MQAR, needle), `split` (train/eval and per-index seeding),
+//! `spec` ([`DataSpec`], the `--data` flag) and `source` ([`Dataset`]: `example(index)`).
+//!
+//! Choices that hold everywhere:
+//! - `ctx` parameters count context tokens INCLUDING BOS (`n_ctx`).
+//! - Unanswerable questions are kept and flagged: `answers` empty, and the model is trained
+//!   to answer [`UNANSWERABLE`].
+//! - `example(index)` is a pure function of `(seed, split, index)` (files: plus the file),
+//!   so training resumes at any index.
+
+pub mod error;
+pub mod example;
+mod json;
+pub mod longqa;
+pub mod nq;
+pub mod nq_open;
+pub mod record;
+pub mod source;
+pub mod spec;
+pub mod split;
+pub mod squad;
+pub mod synthetic;
+pub mod tokenizer;
+
+pub use error::{DataError, ExampleError, Loc};
+pub use example::{window, Window};
+pub use record::{Converted, LoadOptions, LoadReport, QaRecord, UNANSWERABLE};
+pub use source::{Dataset, DatasetReport};
+pub use spec::DataSpec;
+pub use split::Split;
+pub use tokenizer::{Specials, Tok};
 
 /// One input in the layout `[BOS] context [SEP] question [SEP] answer [EOS]` (DESIGN.md §2).
 ///
