@@ -66,6 +66,11 @@ pub trait Backend {
         self.sync()?;
         Ok(None)
     }
+    /// `(live, peak)` bytes of device buffers, where the backend counts them (wgpu); `None`
+    /// for host memory (the CPU backend: see process RSS instead).
+    fn device_bytes(&self) -> Option<(u64, u64)> {
+        None
+    }
 
     fn matmul(&self, a: &Self::T, b: &Self::T, d: &MatmulDims) -> Result<Self::T>;
     /// (dA, dB) in the storage layouts of A and B.

@@ -91,6 +91,10 @@ impl Backend for WgpuBackend {
     fn device_seconds(&self, f: &mut dyn FnMut() -> Result<()>) -> Result<Option<f64>> {
         Ok(self.ctx.time_gpu(f)?.1)
     }
+    fn device_bytes(&self) -> Option<(u64, u64)> {
+        let m = self.ctx.memory();
+        Some((m.current(), m.peak()))
+    }
 
     fn matmul(&self, a: &GpuTensor, b: &GpuTensor, d: &MatmulDims) -> Result<GpuTensor> {
         matmul::gpu::matmul(&self.ctx, a, b, d)

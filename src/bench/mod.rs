@@ -7,6 +7,7 @@ use std::time::Instant;
 
 mod attention;
 mod attention_gpu;
+pub mod train;
 
 pub use attention::loglog_slope;
 

@@ -41,6 +41,19 @@ pub struct ModelSection {
     pub max_len: usize,
     pub rope_base: f32,
     pub layernorm_eps: f32,
+    /// The three DSRSQ components; switching one off gives the seed's ablations (`no_dsr`
+    /// keeps the whole context, `no_sqa` attends densely, `no_rckv` keeps exact context KV).
+    /// All three off is the standard dense transformer.
+    #[serde(default = "on")]
+    pub use_dsr: bool,
+    #[serde(default = "on")]
+    pub use_sqa: bool,
+    #[serde(default = "on")]
+    pub use_rckv: bool,
+}
+
+fn on() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,10 +1,12 @@
-//! `dsrsq`: the headless CLI (device info, benchmarks; training and evaluation come later).
+//! `dsrsq`: the headless CLI (device info, training, benchmarks).
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use dsrsq::bench::{self, BackendChoice};
 
+mod bench_train;
 mod info;
+mod train;
 
 #[derive(Parser)]
 #[command(name = "dsrsq", version, about = "DSRSQ long-context QA toolchain")]
@@ -18,6 +20,9 @@ enum Command {
     /// List every wgpu adapter, the one chosen (WGPU_BACKEND / WGPU_ADAPTER_NAME), its limits
     /// and features; without an adapter, say the CPU backend will be used.
     Info,
+    /// Train a model (CPU or wgpu backend) on synthetic or real data, with checkpoints,
+    /// a JSONL metrics log and held-out evaluation.
+    Train(train::TrainArgs),
     /// Run a benchmark and print a table.
     Bench {
         #[arg(value_enum)]
@@ -37,12 +42,15 @@ enum Suite {
     Kernels,
     /// SQA vs dense attention, DSR selection vs context length, DSR→SQA vs dense.
     Attention,
+    /// Training steps per second (tokens/s): the dense reference model and DSRSQ.
+    Train,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Info => info::run(),
+        Command::Train(a) => train::run(a),
         Command::Bench {
             suite: Suite::Kernels,
             backend,
@@ -53,5 +61,10 @@ fn main() -> Result<()> {
             backend,
             quick,
         } => Ok(bench::attention(backend, quick)?),
+        Command::Bench {
+            suite: Suite::Train,
+            backend,
+            quick,
+        } => bench_train::run(backend, quick),
     }
 }

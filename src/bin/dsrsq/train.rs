@@ -1,0 +1,159 @@
+//! `dsrsq train`: config + data spec → a trained checkpoint, metrics.jsonl and a summary.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use dsrsq::backend::{Backend, CpuBackend, WgpuBackend};
+use dsrsq::device::GpuContext;
+use dsrsq::model::Config;
+use dsrsq::train::{self, TrainOptions, TrainSummary};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TrainBackend {
+    Cpu,
+    Wgpu,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// A TOML config file, or a preset name (`tiny`, `seed`, ...).
+    #[arg(long, default_value = "tiny")]
+    pub config: String,
+    /// What to train on: `passkey:ctx=2048`, `mqar:ctx=256,pairs=16`, `needle:ctx=4096`,
+    /// `squad:FILE`, `nq:FILE`, `nq-open:FILE`, `longqa:FILE,ctx=4096`.
+    #[arg(long, default_value = "passkey:ctx=2048")]
+    pub data: String,
+    /// Output folder (checkpoints/, metrics.jsonl, summary.json).
+    #[arg(long, default_value = "runs/train")]
+    pub out: PathBuf,
+    /// Optimizer steps (required for generated data; default for files: the config's epochs).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    #[arg(long, value_enum, default_value_t = TrainBackend::Cpu)]
+    pub backend: TrainBackend,
+    /// Continue from the newest checkpoint in OUT/checkpoints.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long, default_value_t = 200)]
+    pub checkpoint_every: usize,
+    #[arg(long, default_value_t = 3)]
+    pub keep_checkpoints: usize,
+    /// Held-out evaluation every N steps (0 = only at the end... and never if 0 examples).
+    #[arg(long, default_value_t = 100)]
+    pub eval_every: usize,
+    #[arg(long, default_value_t = 200)]
+    pub eval_examples: usize,
+    /// Learning-rate warmup steps.
+    #[arg(long, default_value_t = 50)]
+    pub warmup: usize,
+    /// Skip (and count) malformed dataset records instead of stopping at the first.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// A tokenizer.json other than the built-in bert-base-uncased one.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Override the config's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the config's learning rate.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Override the config's batch size.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// No progress bar (logs only).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn load_config(spec: &str) -> Result<Config> {
+    let p = PathBuf::from(spec);
+    if p.exists() || spec.ends_with(".toml") {
+        Ok(Config::from_file(&p)?)
+    } else {
+        Ok(Config::preset(spec)?)
+    }
+}
+
+fn commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    let mut config = load_config(&a.config).with_context(|| format!("config {}", a.config))?;
+    if let Some(s) = a.seed {
+        config.train.seed = s;
+    }
+    if let Some(lr) = a.lr {
+        config.train.learning_rate = lr;
+    }
+    if let Some(b) = a.batch {
+        config.train.batch_size = b;
+    }
+    config.validate(&a.config)?;
+    let opts = TrainOptions {
+        config,
+        data: a.data.clone(),
+        out_dir: a.out.clone(),
+        steps: a.steps,
+        checkpoint_every: a.checkpoint_every,
+        keep_checkpoints: a.keep_checkpoints,
+        resume: a.resume,
+        eval_every: a.eval_every,
+        eval_examples: a.eval_examples,
+        skip_bad: a.skip_bad,
+        progress: !a.quiet,
+        tokenizer: a.tokenizer.clone(),
+        warmup: a.warmup,
+        commit: commit(),
+    };
+    let summary = match a.backend {
+        TrainBackend::Cpu => go(&CpuBackend, &opts)?,
+        TrainBackend::Wgpu => {
+            let ctx = GpuContext::from_env().context("opening the wgpu device")?;
+            let be = WgpuBackend::new(Arc::new(ctx));
+            go(&be, &opts)?
+        }
+    };
+    let path = a.out.join("summary.json");
+    let json = serde_json::json!({
+        "config": opts.config, "data": a.data, "backend": format!("{:?}", a.backend),
+        "steps": summary.steps, "resumed_from": summary.resumed_from,
+        "last_loss": summary.last_loss, "seconds": summary.seconds,
+        "tokens_per_second": summary.tokens_per_second,
+        "eval_exact_match": summary.last_eval.map(|e| e.exact_match()),
+        "eval_row_accuracy": summary.last_eval.map(|e| e.row_accuracy()),
+        "eval_examples": summary.last_eval.map(|e| e.examples),
+        "checkpoint": summary.checkpoint.as_ref().map(|p| p.display().to_string()),
+        "commit": opts.commit,
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&json)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "trained {} steps in {:.1} s ({:.0} tokens/s); final loss {:.4}",
+        summary.steps, summary.seconds, summary.tokens_per_second, summary.last_loss
+    );
+    if let Some(e) = summary.last_eval {
+        println!(
+            "held-out: exact match {:.3}, row accuracy {:.3} on {} examples",
+            e.exact_match(),
+            e.row_accuracy(),
+            e.examples
+        );
+    }
+    println!("metrics: {}", a.out.join("metrics.jsonl").display());
+    Ok(())
+}
+
+fn go<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary> {
+    eprintln!("training on {}", be.name());
+    Ok(train::train(be, opts)?)
+}

@@ -1,0 +1,278 @@
+//! One pre-norm transformer block, `_forward` / `_backward` under one shape legend (llm.c
+//! style): the forward saves what the backward needs in a [`LayerCache`].
+//!
+//! Shape legend: `R = b·l` rows, `dm` = d_model, `H` heads of width `d = dm/H`, `f` MLP width,
+//! `C` context rows (`batch.ctx_rows`), `lat` RCKV latent width.
+//! ```text
+//! h1 = LN1(x)                                  [R, dm]
+//! q, k, v = h1·Wq, h1·Wk, h1·Wv                [R, dm]
+//! RCKV (context rows only, the rest exact):
+//!   kc, vc = k[ctx], v[ctx]                    [C, dm]
+//!   c = kc·Dk + vc·Dv                          [C, lat]
+//!   k̂c, v̂c = c·Uk, c·Uv                        [C, dm]
+//!   k' = k + scatter(k̂c − kc), v' likewise     [R, dm]  (context rows replaced)
+//!   L_comp = mean((k̂c−kc)², (v̂c−vc)²)
+//! qh, kh = RoPE(split(q)), RoPE(split(k'))     [b·H, l, d] at the ORIGINAL positions
+//! o = SQA or dense causal attention            [b·H, l, d]
+//! x2 = x + merge(o)·Wo                         [R, dm]
+//! x3 = x2 + GELU(LN2(x2)·W1 + b1)·W2 + b2      [R, dm]
+//! ```
+
+use super::{acc, Grads, ModelError, Weights};
+use crate::backend::Backend;
+use crate::kernels::matmul::MatmulDims;
+use crate::model::batch::Batch;
+use crate::model::params::LayerIdx;
+
+pub(crate) fn mm(m: usize, k: usize, n: usize) -> MatmulDims {
+    MatmulDims {
+        batch: 1,
+        m,
+        k,
+        n,
+        trans_a: false,
+        trans_b: false,
+        broadcast_b: false,
+    }
+}
+
+/// What one block's backward needs from its forward.
+pub struct LayerCache<B: Backend> {
+    x: B::T,
+    h1: B::T,
+    ln1: (B::T, B::T),
+    rckv: Option<RckvCache<B>>,
+    qh: B::T,
+    kh: B::T,
+    vh: B::T,
+    o: B::T,
+    lse: B::T,
+    clusters: Option<B::Clusters>,
+    om: B::T,
+    x2: B::T,
+    h2: B::T,
+    ln2: (B::T, B::T),
+    u: B::T,
+    g: B::T,
+}
+
+struct RckvCache<B: Backend> {
+    kc: B::T,
+    vc: B::T,
+    c: B::T,
+    gk: B::T,
+    gv: B::T,
+}
+
+/// Per-layer forward outputs besides the cache.
+pub struct LayerOut<B: Backend> {
+    pub x: B::T,
+    /// `[1]` compression loss of this layer's context KV (absent without RCKV or context).
+    pub comp_loss: Option<B::T>,
+}
+
+pub(crate) fn forward<B: Backend>(
+    w: &Weights<'_, B>,
+    li: &LayerIdx,
+    batch: &Batch,
+    x: B::T,
+) -> Result<(LayerOut<B>, LayerCache<B>), ModelError> {
+    let (be, cfg, p) = (w.be, w.cfg, w.p);
+    let rows = batch.rows();
+    let dm = cfg.model.d_model;
+    let heads = cfg.model.heads;
+    let eps = cfg.model.layernorm_eps;
+    let (h1, m1, r1) = be.layernorm_forward(&x, &p[li.ln1_g], &p[li.ln1_b], eps)?;
+    let q = be.matmul(&h1, &p[li.wq], &mm(rows, dm, dm))?;
+    let k = be.matmul(&h1, &p[li.wk], &mm(rows, dm, dm))?;
+    let v = be.matmul(&h1, &p[li.wv], &mm(rows, dm, dm))?;
+
+    let use_rckv = cfg.model.use_rckv && !batch.ctx_rows.is_empty();
+    let (k, v, rckv, comp_loss) = if use_rckv {
+        let lat = cfg.rckv.compressed_dim;
+        let cr = &batch.ctx_rows;
+        let nc = cr.len();
+        let kc = be.embedding_forward(&k, cr)?;
+        let vc = be.embedding_forward(&v, cr)?;
+        let c = be.add(
+            &be.matmul(&kc, &p[li.rk_dk], &mm(nc, dm, lat))?,
+            &be.matmul(&vc, &p[li.rk_dv], &mm(nc, dm, lat))?,
+            1.0,
+        )?;
+        let khat = be.matmul(&c, &p[li.rk_uk], &mm(nc, lat, dm))?;
+        let vhat = be.matmul(&c, &p[li.rk_uv], &mm(nc, lat, dm))?;
+        let (lk, gk) = be.mse(&kc, &khat)?;
+        let (lv, gv) = be.mse(&vc, &vhat)?;
+        // Both halves have the same element count, so the mean over [k; v] is their average.
+        let loss = be.scale(&be.add(&lk, &lv, 1.0)?, 0.5)?;
+        let k2 = be.add(
+            &k,
+            &be.embedding_backward(&be.add(&khat, &kc, -1.0)?, cr, rows)?,
+            1.0,
+        )?;
+        let v2 = be.add(
+            &v,
+            &be.embedding_backward(&be.add(&vhat, &vc, -1.0)?, cr, rows)?,
+            1.0,
+        )?;
+        let cache = RckvCache { kc, vc, c, gk, gv };
+        (k2, v2, Some(cache), Some(loss))
+    } else {
+        (k, v, None, None)
+    };
+
+    let (b, l) = (batch.b, batch.l);
+    let d = dm / heads;
+    let base = cfg.model.rope_base;
+    let to4 = |t: &B::T| be.reshape(t, &[b, heads, l, d]);
+    let to3 = |t: &B::T| be.reshape(t, &[b * heads, l, d]);
+    let qh = to3(&be.rope_forward(
+        &to4(&be.split_heads(&q, b, l, heads)?)?,
+        &batch.positions,
+        base,
+    )?)?;
+    let kh = to3(&be.rope_forward(
+        &to4(&be.split_heads(&k, b, l, heads)?)?,
+        &batch.positions,
+        base,
+    )?)?;
+    let vh = be.split_heads(&v, b, l, heads)?;
+    let (o, lse, clusters) = if cfg.model.use_sqa {
+        let sq = cfg.sqa_kernel();
+        let cl = be.sqa_cluster(&qh, &kh, &sq)?;
+        let (o, lse) = be.sqa_forward(&qh, &kh, &vh, &cl, &sq)?;
+        (o, lse, Some(cl))
+    } else {
+        let (o, lse) = be.attention_forward(&qh, &kh, &vh)?;
+        (o, lse, None)
+    };
+    let om = be.merge_heads(&o, b, l, heads)?;
+    let x2 = be.add(&x, &be.matmul(&om, &p[li.wo], &mm(rows, dm, dm))?, 1.0)?;
+
+    let f = 4 * cfg.model.hidden_dim;
+    let (h2, m2, r2) = be.layernorm_forward(&x2, &p[li.ln2_g], &p[li.ln2_b], eps)?;
+    let u = be.bias_forward(&be.matmul(&h2, &p[li.w1], &mm(rows, dm, f))?, &p[li.b1])?;
+    let g = be.gelu_forward(&u)?;
+    let y = be.bias_forward(&be.matmul(&g, &p[li.w2], &mm(rows, f, dm))?, &p[li.b2])?;
+    let x3 = be.add(&x2, &y, 1.0)?;
+    let cache = LayerCache {
+        x,
+        h1,
+        ln1: (m1, r1),
+        rckv,
+        qh,
+        kh,
+        vh,
+        o,
+        lse,
+        clusters,
+        om,
+        x2,
+        h2,
+        ln2: (m2, r2),
+        u,
+        g,
+    };
+    Ok((LayerOut { x: x3, comp_loss }, cache))
+}
+
+/// Backward of one block given `dx3`; `comp_weight` is this layer's weight of its compression
+/// loss in the total loss. Accumulates parameter gradients into `grads`, returns `dx`.
+pub(crate) fn backward<B: Backend>(
+    w: &Weights<'_, B>,
+    li: &LayerIdx,
+    batch: &Batch,
+    cache: &LayerCache<B>,
+    dx3: &B::T,
+    comp_weight: f32,
+    grads: &mut Grads<B::T>,
+) -> Result<B::T, ModelError> {
+    let (be, cfg, p) = (w.be, w.cfg, w.p);
+    let rows = batch.rows();
+    let dm = cfg.model.d_model;
+    let heads = cfg.model.heads;
+    let f = 4 * cfg.model.hidden_dim;
+
+    // MLP.
+    acc(be, &mut grads[li.b2], be.bias_backward(dx3)?)?;
+    let (dg, dw2) = be.matmul_backward(&cache.g, &p[li.w2], dx3, &mm(rows, f, dm))?;
+    acc(be, &mut grads[li.w2], dw2)?;
+    let du = be.gelu_backward(&cache.u, &dg)?;
+    acc(be, &mut grads[li.b1], be.bias_backward(&du)?)?;
+    let (dh2, dw1) = be.matmul_backward(&cache.h2, &p[li.w1], &du, &mm(rows, dm, f))?;
+    acc(be, &mut grads[li.w1], dw1)?;
+    let (dx2_ln, dg2, db2) =
+        be.layernorm_backward(&dh2, &cache.x2, &p[li.ln2_g], &cache.ln2.0, &cache.ln2.1)?;
+    acc(be, &mut grads[li.ln2_g], dg2)?;
+    acc(be, &mut grads[li.ln2_b], db2)?;
+    let dx2 = be.add(dx3, &dx2_ln, 1.0)?;
+
+    // Attention.
+    let (dom, dwo) = be.matmul_backward(&cache.om, &p[li.wo], &dx2, &mm(rows, dm, dm))?;
+    acc(be, &mut grads[li.wo], dwo)?;
+    let (b, l) = (batch.b, batch.l);
+    let d = dm / heads;
+    let base = cfg.model.rope_base;
+    let do_ = be.split_heads(&dom, b, l, heads)?;
+    let (dqh, dkh, dvh) = match &cache.clusters {
+        Some(cl) => be.sqa_backward(
+            &cache.qh,
+            &cache.kh,
+            &cache.vh,
+            &cache.o,
+            &cache.lse,
+            &do_,
+            cl,
+            &cfg.sqa_kernel(),
+        )?,
+        None => {
+            be.attention_backward(&cache.qh, &cache.kh, &cache.vh, &cache.o, &cache.lse, &do_)?
+        }
+    };
+    let unrope = |t: &B::T| -> Result<B::T, ModelError> {
+        let t4 = be.reshape(t, &[b, heads, l, d])?;
+        let r = be.rope_backward(&t4, &batch.positions, base)?;
+        Ok(be.merge_heads(&be.reshape(&r, &[b * heads, l, d])?, b, l, heads)?)
+    };
+    let dq = unrope(&dqh)?;
+    let mut dk = unrope(&dkh)?;
+    let mut dv = be.merge_heads(&dvh, b, l, heads)?;
+
+    if let Some(rc) = &cache.rckv {
+        let lat = cfg.rckv.compressed_dim;
+        let cr = &batch.ctx_rows;
+        let nc = cr.len();
+        // k' = k + S(k̂c − kc): the attention's gradient reaches k̂c through the scatter and
+        // cancels on kc's rows of k; the compression loss adds its own gradient on k̂c.
+        let half = 0.5 * comp_weight;
+        let dkhat = be.add(&be.embedding_forward(&dk, cr)?, &rc.gk, half)?;
+        let dvhat = be.add(&be.embedding_forward(&dv, cr)?, &rc.gv, half)?;
+        let (dc1, duk) = be.matmul_backward(&rc.c, &p[li.rk_uk], &dkhat, &mm(nc, lat, dm))?;
+        let (dc2, duv) = be.matmul_backward(&rc.c, &p[li.rk_uv], &dvhat, &mm(nc, lat, dm))?;
+        acc(be, &mut grads[li.rk_uk], duk)?;
+        acc(be, &mut grads[li.rk_uv], duv)?;
+        let dc = be.add(&dc1, &dc2, 1.0)?;
+        let (dkc, ddk) = be.matmul_backward(&rc.kc, &p[li.rk_dk], &dc, &mm(nc, dm, lat))?;
+        let (dvc, ddv) = be.matmul_backward(&rc.vc, &p[li.rk_dv], &dc, &mm(nc, dm, lat))?;
+        acc(be, &mut grads[li.rk_dk], ddk)?;
+        acc(be, &mut grads[li.rk_dv], ddv)?;
+        // On context rows: dk = dkc (through D) − dk̂c (the −kc of the blend and of the loss).
+        let dk_ctx = be.add(&dkc, &dkhat, -1.0)?;
+        let dv_ctx = be.add(&dvc, &dvhat, -1.0)?;
+        dk = be.add(&dk, &be.embedding_backward(&dk_ctx, cr, rows)?, 1.0)?;
+        dv = be.add(&dv, &be.embedding_backward(&dv_ctx, cr, rows)?, 1.0)?;
+    }
+
+    let (dh_q, dwq) = be.matmul_backward(&cache.h1, &p[li.wq], &dq, &mm(rows, dm, dm))?;
+    let (dh_k, dwk) = be.matmul_backward(&cache.h1, &p[li.wk], &dk, &mm(rows, dm, dm))?;
+    let (dh_v, dwv) = be.matmul_backward(&cache.h1, &p[li.wv], &dv, &mm(rows, dm, dm))?;
+    acc(be, &mut grads[li.wq], dwq)?;
+    acc(be, &mut grads[li.wk], dwk)?;
+    acc(be, &mut grads[li.wv], dwv)?;
+    let dh1 = be.add(&be.add(&dh_q, &dh_k, 1.0)?, &dh_v, 1.0)?;
+    let (dx_ln, dg1, db1) =
+        be.layernorm_backward(&dh1, &cache.x, &p[li.ln1_g], &cache.ln1.0, &cache.ln1.1)?;
+    acc(be, &mut grads[li.ln1_g], dg1)?;
+    acc(be, &mut grads[li.ln1_b], db1)?;
+    Ok(be.add(&dx2, &dx_ln, 1.0)?)
+}

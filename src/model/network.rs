@@ -1,0 +1,233 @@
+//! The whole model: parameters on a backend, the forward pass with the hybrid loss, and its
+//! backward.
+//!
+//! ```text
+//! L = λ1·L_task + r(t)·(λ2·L_retrieval + λ3·L_compression + λ4·L_compute)
+//! ```
+//! `L_task` = mean cross-entropy over the target rows (answer tokens); `L_compression` = mean
+//! over the layers of each layer's context-KV reconstruction error; `L_retrieval`,
+//! `L_compute`: see `retriever`. The LM head only runs on target rows (a QA batch scores a few
+//! answer tokens out of hundreds of rows), and on every row without a gather when every row
+//! has a target (language modelling).
+
+use super::layer::{self, mm, LayerCache};
+use super::retriever::{self, DsrTrain};
+use super::{acc, Batch, Config, Grads, ModelError, ParamLayout, Weights};
+use crate::backend::Backend;
+use crate::data::Example;
+use crate::kernels::matmul::MatmulDims;
+use crate::Tensor;
+
+/// The loss terms of one batch (host values, as logged).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LossTerms {
+    pub task: f32,
+    pub retrieval: f32,
+    pub compression: f32,
+    pub compute: f32,
+    /// The ramp `r(t)` this step used.
+    pub ramp: f32,
+    pub total: f32,
+}
+
+impl LossTerms {
+    /// The first term that is NaN or infinite, by name.
+    pub fn non_finite(&self) -> Option<(&'static str, f32)> {
+        [
+            ("task", self.task),
+            ("retrieval", self.retrieval),
+            ("compression", self.compression),
+            ("compute", self.compute),
+            ("total", self.total),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.is_finite())
+    }
+}
+
+/// What one forward (and optional backward) produced.
+pub struct StepOutput<B: Backend> {
+    pub terms: LossTerms,
+    pub grads: Grads<B::T>,
+    pub batch: Batch,
+    /// Context tokens offered and kept (after DSR and the ring), summed over the batch.
+    pub ctx_tokens: usize,
+    pub ctx_kept: usize,
+    /// Logits `[target rows, V]` (kept only when asked for, e.g. evaluation).
+    pub logits: Option<B::T>,
+}
+
+/// Parameters on a backend plus the config and layout they follow.
+pub struct Model<B: Backend> {
+    pub cfg: Config,
+    pub layout: ParamLayout,
+    pub params: Vec<B::T>,
+}
+
+impl<B: Backend> Model<B> {
+    /// A fresh model initialized from `seed`.
+    pub fn new(be: &B, cfg: &Config, seed: u64) -> Result<Self, ModelError> {
+        let layout = ParamLayout::new(cfg);
+        let host = layout.init(seed);
+        Self::from_host(be, cfg, &host)
+    }
+
+    /// A model from host tensors in layout order (a checkpoint).
+    pub fn from_host(be: &B, cfg: &Config, host: &[Tensor]) -> Result<Self, ModelError> {
+        let layout = ParamLayout::new(cfg);
+        if host.len() != layout.len() {
+            return Err(ModelError::Params(format!(
+                "{} tensors for a layout of {}",
+                host.len(),
+                layout.len()
+            )));
+        }
+        for ((t, name), shape) in host.iter().zip(&layout.names).zip(&layout.shapes) {
+            if &t.shape != shape {
+                return Err(ModelError::Params(format!(
+                    "tensor `{name}` has shape {:?}, this config expects {shape:?}",
+                    t.shape
+                )));
+            }
+        }
+        let params = host
+            .iter()
+            .map(|t| be.upload(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            layout,
+            params,
+        })
+    }
+
+    pub fn to_host(&self, be: &B) -> Result<Vec<Tensor>, ModelError> {
+        Ok(self
+            .params
+            .iter()
+            .map(|t| be.download(t))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Forward, the hybrid loss and (when `backward`) every parameter's gradient, at training
+    /// step `step` (for the ramp). `keep_logits` keeps the target rows' logits.
+    pub fn step(
+        &self,
+        be: &B,
+        examples: &[Example],
+        step: usize,
+        backward: bool,
+        keep_logits: bool,
+    ) -> Result<StepOutput<B>, ModelError> {
+        let cfg = &self.cfg;
+        let w = Weights {
+            be,
+            cfg,
+            p: &self.params,
+        };
+        let idx = &self.layout.idx;
+        let ramp = cfg.ramp(step);
+        let hof = &cfg.hof;
+        let mut grads: Grads<B::T> = (0..self.params.len()).map(|_| None).collect();
+
+        let dsr_train = DsrTrain {
+            retrieval: ramp * hof.lambda_retrieval,
+            compute: ramp * hof.lambda_compute,
+        };
+        let ret = retriever::run(
+            &w,
+            examples,
+            backward.then_some((&dsr_train, &mut grads)),
+            (idx.wte, idx.dsr_wr, idx.dsr_wq),
+        )?;
+        let pad = 0;
+        let batch = Batch::build(examples, &ret.plans, pad)?;
+        let (rows, dm, vocab) = (batch.rows(), cfg.model.d_model, cfg.model.vocab_size);
+
+        let mut x = be.embedding_forward(&self.params[idx.wte], &batch.ids)?;
+        let mut caches: Vec<LayerCache<B>> = Vec::with_capacity(idx.layers.len());
+        let mut comp_sum: Option<B::T> = None;
+        let mut comp_layers = 0usize;
+        for li in &idx.layers {
+            let (out, cache) = layer::forward(&w, li, &batch, x)?;
+            if let Some(c) = out.comp_loss {
+                comp_layers += 1;
+                acc(be, &mut comp_sum, c)?;
+            }
+            x = out.x;
+            caches.push(cache);
+        }
+        let eps = cfg.model.layernorm_eps;
+        let (hf, mf, rf) =
+            be.layernorm_forward(&x, &self.params[idx.lnf_g], &self.params[idx.lnf_b], eps)?;
+        let all_rows = batch.all_rows_targeted();
+        let ha = if all_rows {
+            hf.clone()
+        } else {
+            be.embedding_forward(&hf, &batch.target_rows)?
+        };
+        let a = batch.target_rows.len();
+        let head = MatmulDims {
+            trans_b: true,
+            ..mm(a, dm, vocab)
+        };
+        let logits = be.matmul(&ha, &self.params[idx.wte], &head)?;
+        let (losses, dlogits) = be.cross_entropy(&logits, &batch.targets)?;
+
+        let scalar = |t: &Option<B::T>| -> Result<f32, ModelError> {
+            Ok(match t {
+                Some(t) => be.download(t)?.data.first().copied().unwrap_or(0.0),
+                None => 0.0,
+            })
+        };
+        let task_rows = be.download(&losses)?;
+        let task = (task_rows.data.iter().map(|&v| v as f64).sum::<f64>() / a as f64) as f32;
+        let retrieval = scalar(&ret.retrieval_sum)? / ret.with_spans.max(1) as f32;
+        let compute = scalar(&ret.compute_sum)? / examples.len() as f32;
+        let compression = scalar(&comp_sum)? / comp_layers.max(1) as f32;
+        let terms = LossTerms {
+            task,
+            retrieval,
+            compression,
+            compute,
+            ramp,
+            total: hof.lambda_task * task
+                + ramp
+                    * (hof.lambda_retrieval * retrieval
+                        + hof.lambda_compression * compression
+                        + hof.lambda_compute * compute),
+        };
+
+        if backward {
+            let dlogits = be.scale(&dlogits, hof.lambda_task)?;
+            let (dha, dwte) = be.matmul_backward(&ha, &self.params[idx.wte], &dlogits, &head)?;
+            acc(be, &mut grads[idx.wte], dwte)?;
+            let dhf = if all_rows {
+                dha
+            } else {
+                be.embedding_backward(&dha, &batch.target_rows, rows)?
+            };
+            let (mut dx, dg, db) =
+                be.layernorm_backward(&dhf, &x, &self.params[idx.lnf_g], &mf, &rf)?;
+            acc(be, &mut grads[idx.lnf_g], dg)?;
+            acc(be, &mut grads[idx.lnf_b], db)?;
+            let comp_weight = ramp * hof.lambda_compression / comp_layers.max(1) as f32;
+            for (li, cache) in idx.layers.iter().zip(&caches).rev() {
+                dx = layer::backward(&w, li, &batch, cache, &dx, comp_weight, &mut grads)?;
+            }
+            acc(
+                be,
+                &mut grads[idx.wte],
+                be.embedding_backward(&dx, &batch.ids, vocab)?,
+            )?;
+        }
+        Ok(StepOutput {
+            terms,
+            grads,
+            batch,
+            ctx_tokens: ret.ctx_tokens,
+            ctx_kept: ret.ctx_kept,
+            logits: keep_logits.then_some(logits),
+        })
+    }
+}
