@@ -17,11 +17,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let v = x[i];
     let raw = K0 * (v + K1 * v * v * v);
     let u = clamp(raw, -10.0, 10.0);
-    let t = tanh(u);
-    // sech² from exponentials: 1 − t² cancels catastrophically where t ≈ ±1.
-    let e = exp(u) + exp(-u);
-    let sech2 = 4.0 / (e * e);
+    // d/dx [x·σ(2u)] = σ + 2x·σ(1 − σ)·du/dx (the CPU reference's form; σ(1 − σ) does not
+    // cancel where 1 − tanh² would).
+    let e = exp(2.0 * u);
+    let s = e / (1.0 + e);
     var du = K0 * (1.0 + 3.0 * K1 * v * v);
     if (abs(raw) > 10.0) { du = 0.0; }
-    dx[i] = dy[i] * (0.5 * (1.0 + t) + 0.5 * v * sech2 * du);
+    dx[i] = dy[i] * (s + 2.0 * v * s * (1.0 - s) * du);
 }

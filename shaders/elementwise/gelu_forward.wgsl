@@ -1,6 +1,6 @@
-// GELU, tanh form (GPT-2): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
-// The tanh argument is clamped to ±10 (tanh is ±1 in f32 there) because some drivers build
-// tanh from exp and return NaN for huge arguments; the CPU reference clamps identically.
+// GELU, tanh form (GPT-2): 0.5·x·(1 + tanh u), u = √(2/π)·(x + 0.044715·x³), evaluated as
+// the equal x·σ(2u) = x·e/(1 + e), e = exp(2u): no 1 + tanh cancellation for negative x, and
+// the same formula as the CPU reference. u is clamped to ±10 so exp cannot overflow.
 struct Params { n: u32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -16,5 +16,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i >= p.n) { return; }
     let v = x[i];
     let u = clamp(K0 * (v + K1 * v * v * v), -10.0, 10.0);
-    y[i] = 0.5 * v * (1.0 + tanh(u));
+    let e = exp(2.0 * u);
+    y[i] = v * (e / (1.0 + e));
 }

@@ -127,6 +127,10 @@ pub struct Config {
 pub const PRESETS: &[(&str, &str)] = &[
     ("seed", include_str!("../../assets/configs/seed.toml")),
     ("tiny", include_str!("../../assets/configs/tiny.toml")),
+    (
+        "tiny-mqar",
+        include_str!("../../assets/configs/tiny-mqar.toml"),
+    ),
 ];
 
 impl Config {
