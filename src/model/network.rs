@@ -199,7 +199,12 @@ impl<B: Backend> Model<B> {
         };
 
         if backward {
-            let dlogits = be.scale(&dlogits, hof.lambda_task)?;
+            // λ1 = 1 (every preset) needs no pass over the [rows, vocab] gradient.
+            let dlogits = if hof.lambda_task == 1.0 {
+                dlogits
+            } else {
+                be.scale(&dlogits, hof.lambda_task)?
+            };
             let (dha, dwte) = be.matmul_backward(&ha, &self.params[idx.wte], &dlogits, &head)?;
             acc(be, &mut grads[idx.wte], dwte)?;
             let dhf = if all_rows {

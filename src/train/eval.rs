@@ -21,6 +21,10 @@ pub struct EvalStats {
     /// Context tokens offered / kept after DSR and the ring.
     pub ctx_tokens: usize,
     pub ctx_kept: usize,
+    /// Examples with supporting spans, and those whose every span token was kept: when the
+    /// retriever drops the evidence the answer cannot be read, whatever the transformer does.
+    pub with_spans: usize,
+    pub spans_kept: usize,
 }
 
 impl EvalStats {
@@ -32,6 +36,10 @@ impl EvalStats {
     }
     pub fn kept_fraction(&self) -> f64 {
         self.ctx_kept as f64 / self.ctx_tokens.max(1) as f64
+    }
+    /// Fraction of examples with spans whose evidence survived selection (NaN when none).
+    pub fn support_recall(&self) -> f64 {
+        self.spans_kept as f64 / self.with_spans as f64
     }
 }
 
@@ -64,6 +72,19 @@ pub fn evaluate<B: Backend>(
         st.examples += chunk.len();
         st.exact += all_right.iter().filter(|&&b| b).count();
         st.task_loss += out.terms.task as f64 * chunk.len() as f64;
+        for (s, ex) in chunk.iter().enumerate() {
+            if ex.spans.is_empty() {
+                continue;
+            }
+            let b = &out.batch;
+            let kept = &b.positions[s * b.l..][..b.kept_ctx[s]];
+            st.with_spans += 1;
+            let all = ex
+                .spans
+                .iter()
+                .all(|&(a, e)| (a..e).all(|p| kept.binary_search(&(p as u32)).is_ok()));
+            st.spans_kept += all as usize;
+        }
         st.ctx_tokens += out.ctx_tokens;
         st.ctx_kept += out.ctx_kept;
     }

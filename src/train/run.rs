@@ -257,12 +257,18 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
             rec["eval_row_accuracy"] = json!(ev.row_accuracy());
             rec["eval_task_loss"] = json!(ev.task_loss);
             rec["eval_examples"] = json!(ev.examples);
+            rec["eval_kept_fraction"] = json!(ev.kept_fraction());
+            if ev.with_spans > 0 {
+                rec["eval_support_recall"] = json!(ev.support_recall());
+            }
             last_eval = Some(ev);
             bar.println(format!(
-                "step {}: eval exact match {:.3}, row accuracy {:.3} on {} held-out examples",
+                "step {}: eval exact match {:.3}, row accuracy {:.3}, evidence kept {:.3} ({:.1}% of context) on {} held-out examples",
                 step + 1,
                 ev.exact_match(),
                 ev.row_accuracy(),
+                ev.support_recall(),
+                100.0 * ev.kept_fraction(),
                 ev.examples
             ));
         }

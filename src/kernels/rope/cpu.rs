@@ -42,12 +42,26 @@ fn rotate(
     }
     let half = d / 2;
     let inv = inv_freq(d, base);
+    // One (sin, cos) table per (batch row, token), shared by every head: the angles do not
+    // depend on the head, and sin/cos dominated this kernel when taken per head.
+    let mut table = vec![(0.0f32, 0.0f32); b * n * half];
+    let fill = |(t, tr): (usize, &mut [(f32, f32)])| {
+        let pos = positions[t] as f32;
+        for (e, &f) in tr.iter_mut().zip(&inv) {
+            let (s, c) = reduce_angle(pos * f).sin_cos();
+            *e = (sign * s, c);
+        }
+    };
+    if x.len() >= PAR_MIN {
+        table.par_chunks_mut(half.max(1)).enumerate().for_each(fill);
+    } else {
+        table.chunks_mut(half.max(1)).enumerate().for_each(fill);
+    }
+    let table = table;
     let mut y = vec![0.0f32; x.len()];
     let one = |(row, (o, xr)): (usize, (&mut [f32], &[f32]))| {
-        let pos = positions[row / (h * n) * n + row % n] as f32;
-        for (i, &f) in inv.iter().enumerate() {
-            let (s, c) = reduce_angle(pos * f).sin_cos();
-            let s = sign * s;
+        let t = row / (h * n) * n + row % n;
+        for (i, &(s, c)) in table[t * half..][..half].iter().enumerate() {
             let (a, bb) = (xr[i], xr[i + half]);
             o[i] = a * c - bb * s;
             o[i + half] = a * s + bb * c;

@@ -6,9 +6,11 @@
 //! - `lse`: `[bh, n]`, natural-log-sum-exp of the scaled scores `q_i·k_j / sqrt(d)` of row `i`
 //!
 //! Query `i` attends keys `j <= i`. The `_ref` functions are plain loops with f64
-//! accumulation (the numerical ground truth); the others are FlashAttention-2 kernels whose
-//! memory is linear in `n`. Every function panics if `d == 0` or a buffer length mismatches.
+//! accumulation (the numerical ground truth). The fast functions use FlashAttention-2 tiles
+//! (memory linear in `n`) above `gemm_path::GEMM_MAX_N` and, at or below it, materialized
+//! per-head score blocks multiplied through `gemm` (see `gemm_path`), which is faster there. Every function panics if `d == 0` or a buffer length mismatches.
 
+mod gemm_path;
 mod reference;
 #[cfg(test)]
 mod tests;
@@ -48,6 +50,10 @@ pub fn attention_forward(
     n: usize,
     d: usize,
 ) -> (Vec<f32>, Vec<f32>) {
+    if n <= gemm_path::GEMM_MAX_N && bh * n > 0 {
+        check(bh * n, d, &[q, k, v]);
+        return gemm_path::forward(q, k, v, bh, n, d);
+    }
     forward(Isa::detect(), [q, k, v], [bh, n, d])
 }
 
@@ -85,6 +91,11 @@ pub fn attention_backward(
     n: usize,
     d: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    if n <= gemm_path::GEMM_MAX_N && bh * n > 0 {
+        check(bh * n, d, &[q, k, v, o, dout]);
+        check(bh * n, 1, &[lse]);
+        return gemm_path::backward([q, k, v, o, lse, dout], bh, n, d);
+    }
     backward(Isa::detect(), [q, k, v, o, lse, dout], [bh, n, d])
 }
 
