@@ -39,6 +39,7 @@ fn options(out: &Path, steps: usize) -> TrainOptions {
     TrainOptions {
         config: small_config(),
         data: "mqar:ctx=64,pairs=4".into(),
+        stages: vec![],
         out_dir: out.to_path_buf(),
         steps: Some(steps),
         checkpoint_every: 3,

@@ -127,6 +127,38 @@ pub trait Backend {
         lse: &Self::T,
         dout: &Self::T,
     ) -> Result<(Self::T, Self::T, Self::T)>;
+    /// The tied LM head and its loss, forward and backward at once: `logits = h·wᵀ`
+    /// (`h: [rows, dm]`, `w: [vocab, dm]`), the cross-entropy of [`Backend::cross_entropy`]
+    /// (mean over valid rows) times `scale`, and its gradients. Returns `(per-row losses, dh,
+    /// dw)`. Backends may fuse it so the `[rows, vocab]` logits never exist at once; this
+    /// default composes the separate ops.
+    fn lm_head_loss(
+        &self,
+        h: &Self::T,
+        w: &Self::T,
+        targets: &[i32],
+        scale: f32,
+    ) -> Result<(Self::T, Self::T, Self::T)> {
+        let (rows, dm, vocab) = lm_head_dims(self.shape(h), self.shape(w), targets.len())?;
+        let d = MatmulDims {
+            batch: 1,
+            m: rows,
+            k: dm,
+            n: vocab,
+            trans_a: false,
+            trans_b: true,
+            broadcast_b: false,
+        };
+        let logits = self.matmul(h, w, &d)?;
+        let (losses, dl) = self.cross_entropy(&logits, targets)?;
+        let dl = if scale == 1.0 {
+            dl
+        } else {
+            self.scale(&dl, scale)?
+        };
+        let (dh, dw) = self.matmul_backward(h, w, &dl, &d)?;
+        Ok((losses, dh, dw))
+    }
     /// (per-row losses, dlogits); targets < 0 are ignored positions.
     fn cross_entropy(&self, logits: &Self::T, targets: &[i32]) -> Result<(Self::T, Self::T)>;
     fn adamw_step(
@@ -227,6 +259,21 @@ pub trait Backend {
         lse: &Self::T,
         cfg: &SqaConfig,
     ) -> Result<Self::T>;
+}
+
+/// `(rows, dm, vocab)` of an LM head call, or a shape error.
+pub(crate) fn lm_head_dims(
+    h: &[usize],
+    w: &[usize],
+    targets: usize,
+) -> Result<(usize, usize, usize)> {
+    match (h, w) {
+        (&[rows, dm], &[vocab, dw]) if dm == dw && rows == targets => Ok((rows, dm, vocab)),
+        _ => Err(DeviceError::Shape {
+            op: "lm_head_loss",
+            detail: format!("h {h:?}, w {w:?} and {targets} targets: need [rows, dm], [vocab, dm], rows targets"),
+        }),
+    }
 }
 
 /// The check every `reshape` makes: the element count must not change.

@@ -171,8 +171,23 @@ impl<B: Backend> Model<B> {
             trans_b: true,
             ..mm(a, dm, vocab)
         };
-        let logits = be.matmul(&ha, &self.params[idx.wte], &head)?;
-        let (losses, dlogits) = be.cross_entropy(&logits, &batch.targets)?;
+        let wte = &self.params[idx.wte];
+        // Training without logits kept: the fused head (chunked on the CPU, so the
+        // [rows, vocab] logits never exist at once); otherwise the separate ops.
+        let (losses, logits, head_grads) = if backward && !keep_logits {
+            let (l, dha, dwte) = be.lm_head_loss(&ha, wte, &batch.targets, hof.lambda_task)?;
+            (l, None, Some((dha, dwte)))
+        } else {
+            let logits = be.matmul(&ha, wte, &head)?;
+            let (l, dlogits) = be.cross_entropy(&logits, &batch.targets)?;
+            let grads = if backward {
+                let dlogits = be.scale(&dlogits, hof.lambda_task)?;
+                Some(be.matmul_backward(&ha, wte, &dlogits, &head)?)
+            } else {
+                None
+            };
+            (l, Some(logits), grads)
+        };
 
         let scalar = |t: &Option<B::T>| -> Result<f32, ModelError> {
             Ok(match t {
@@ -198,14 +213,7 @@ impl<B: Backend> Model<B> {
                         + hof.lambda_compute * compute),
         };
 
-        if backward {
-            // λ1 = 1 (every preset) needs no pass over the [rows, vocab] gradient.
-            let dlogits = if hof.lambda_task == 1.0 {
-                dlogits
-            } else {
-                be.scale(&dlogits, hof.lambda_task)?
-            };
-            let (dha, dwte) = be.matmul_backward(&ha, &self.params[idx.wte], &dlogits, &head)?;
+        if let Some((dha, dwte)) = head_grads {
             acc(be, &mut grads[idx.wte], dwte)?;
             let dhf = if all_rows {
                 dha
@@ -232,7 +240,7 @@ impl<B: Backend> Model<B> {
             batch,
             ctx_tokens: ret.ctx_tokens,
             ctx_kept: ret.ctx_kept,
-            logits: keep_logits.then_some(logits),
+            logits: if keep_logits { logits } else { None },
         })
     }
 }

@@ -29,6 +29,10 @@ pub struct TrainOptions {
     pub config: Config,
     /// The `--data` spec (see `data::DataSpec`).
     pub data: String,
+    /// A curriculum before `data`: `(spec, until_step)` stages in order; stage `i` supplies the
+    /// training batches of the steps before its `until_step` (after the previous stage's).
+    /// Held-out evaluation always uses `data`, the target task.
+    pub stages: Vec<(String, usize)>,
     /// Checkpoints, `metrics.jsonl` and the run summary go here.
     pub out_dir: PathBuf,
     /// Optimizer steps; `None` = `train.epochs` passes over a finite dataset.
@@ -116,6 +120,22 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
     };
     let train_ds = spec.open(&tok, seed, Split::Train, &load)?;
     let eval_ds = spec.open(&tok, seed, Split::Eval, &load)?;
+    let mut stages = Vec::with_capacity(opts.stages.len());
+    let mut prev_until = 0;
+    for (i, (text, until)) in opts.stages.iter().enumerate() {
+        if *until <= prev_until {
+            return Err(TrainError::Setup(format!(
+                "curriculum stage {} (`{text}`) ends at step {until}, not after the previous stage ({prev_until})",
+                i + 1
+            )));
+        }
+        prev_until = *until;
+        // Each stage draws from its own seed stream, so its examples differ from the target
+        // task's even when the spec is the same.
+        let ds =
+            DataSpec::parse(text)?.open(&tok, seed ^ (0x5_7A6E + i as u64), Split::Train, &load)?;
+        stages.push((ds, *until));
+    }
     let batch = cfg.train.batch_size;
     let total = match (opts.steps, train_ds.len()) {
         (Some(s), _) => s,
@@ -208,8 +228,15 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
     let mut last_ck = None;
     for step in start..total {
         let ts = Instant::now();
+        // The data stream is one position counter across stages: resuming mid-curriculum
+        // lands on the same stage and example.
+        let ds = stages
+            .iter()
+            .find(|(_, until)| step < *until)
+            .map(|(d, _)| d)
+            .unwrap_or(&train_ds);
         let examples: Vec<Example> = (0..batch as u64)
-            .map(|i| train_ds.example(pos + i))
+            .map(|i| ds.example(pos + i))
             .collect::<Result<_, _>>()?;
         pos += batch as u64;
         let out = model.step(be, &examples, step, true, false)?;

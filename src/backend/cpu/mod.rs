@@ -12,6 +12,7 @@ use crate::kernels::{
 };
 use crate::Tensor;
 
+mod lm_head;
 mod shapes;
 
 use shapes::{dims3, dims4, rows_cols, same_shape, scalar, shape_err, sqa_shape, t};
@@ -221,6 +222,15 @@ impl Backend for CpuBackend {
             &q.data, &k.data, &v.data, &o.data, &lse.data, &dout.data, bh, n, d,
         );
         Ok((t(dq, &q.shape), t(dk, &q.shape), t(dv, &q.shape)))
+    }
+    fn lm_head_loss(
+        &self,
+        h: &Tensor,
+        w: &Tensor,
+        targets: &[i32],
+        scale: f32,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        lm_head::lm_head_loss(h, w, targets, scale)
     }
     fn cross_entropy(&self, logits: &Tensor, targets: &[i32]) -> Result<(Tensor, Tensor)> {
         let (rows, vocab) = rows_cols("cross_entropy", logits)?;

@@ -22,7 +22,7 @@ enum Command {
     Info,
     /// Train a model (CPU or wgpu backend) on synthetic or real data, with checkpoints,
     /// a JSONL metrics log and held-out evaluation.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Run a benchmark and print a table.
     Bench {
         #[arg(value_enum)]
@@ -50,7 +50,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Info => info::run(),
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(*a),
         Command::Bench {
             suite: Suite::Kernels,
             backend,

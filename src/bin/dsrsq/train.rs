@@ -25,6 +25,11 @@ pub struct TrainArgs {
     /// `squad:FILE`, `nq:FILE`, `nq-open:FILE`, `longqa:FILE,ctx=4096`.
     #[arg(long, default_value = "passkey:ctx=2048")]
     pub data: String,
+    /// A curriculum stage before `--data`, as `SPEC@UNTIL_STEP` (repeatable, in order): e.g.
+    /// `--stage mqar:ctx=64,pairs=4@1500` trains on short MQAR for the first 1,500 steps.
+    /// Held-out evaluation always uses `--data`.
+    #[arg(long = "stage", value_parser = parse_stage)]
+    pub stages: Vec<(String, usize)>,
     /// Output folder (checkpoints/, metrics.jsonl, summary.json).
     #[arg(long, default_value = "runs/train")]
     pub out: PathBuf,
@@ -68,6 +73,16 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
+fn parse_stage(s: &str) -> Result<(String, usize), String> {
+    let (spec, until) = s
+        .rsplit_once('@')
+        .ok_or_else(|| format!("`{s}`: expected SPEC@UNTIL_STEP"))?;
+    let until = until
+        .parse()
+        .map_err(|_| format!("`{s}`: `{until}` is not a step number"))?;
+    Ok((spec.to_string(), until))
+}
+
 pub fn load_config(spec: &str) -> Result<Config> {
     let p = PathBuf::from(spec);
     if p.exists() || spec.ends_with(".toml") {
@@ -102,6 +117,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let opts = TrainOptions {
         config,
         data: a.data.clone(),
+        stages: a.stages.clone(),
         out_dir: a.out.clone(),
         steps: a.steps,
         checkpoint_every: a.checkpoint_every,
@@ -125,7 +141,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     };
     let path = a.out.join("summary.json");
     let json = serde_json::json!({
-        "config": opts.config, "data": a.data, "backend": format!("{:?}", a.backend),
+        "config": opts.config, "data": a.data, "stages": a.stages, "backend": format!("{:?}", a.backend),
         "steps": summary.steps, "resumed_from": summary.resumed_from,
         "last_loss": summary.last_loss, "seconds": summary.seconds,
         "tokens_per_second": summary.tokens_per_second,

@@ -90,3 +90,38 @@ pub fn cross_entropy(
     }
     Ok((losses, grad))
 }
+
+/// The same row arithmetic as [`cross_entropy`], but the gradient overwrites `logits` and the
+/// mean is over `1/inv_n` rows counted by the caller (a chunk of a larger batch). Returns the
+/// per-row losses. Targets must already be validated against `vocab`.
+pub fn cross_entropy_in_place(
+    logits: &mut [f32],
+    targets: &[i32],
+    vocab: usize,
+    inv_n: f32,
+) -> Vec<f32> {
+    let one = |(x, &t): (&mut [f32], &i32)| -> f32 {
+        if t < 0 {
+            x.fill(0.0);
+            return 0.0;
+        }
+        let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let xt = x[t as usize];
+        let l2e = std::f32::consts::LOG2_E;
+        x.iter_mut()
+            .for_each(|v| *v = crate::kernels::fastmath::exp2_fast::<false>((*v - m) * l2e));
+        let sum: f32 = x.iter().sum();
+        let scale = inv_n / sum;
+        x.iter_mut().for_each(|g| *g *= scale);
+        x[t as usize] -= inv_n;
+        sum.ln() + (m - xt)
+    };
+    if vocab == 0 {
+        return vec![0.0; targets.len()];
+    }
+    if logits.len() >= PAR_MIN {
+        logits.par_chunks_mut(vocab).zip(targets).map(one).collect()
+    } else {
+        logits.chunks_mut(vocab).zip(targets).map(one).collect()
+    }
+}
