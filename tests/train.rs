@@ -175,3 +175,36 @@ fn wgpu_trains_20_steps_with_the_cpu_losses() {
         "wgpu runs log device memory"
     );
 }
+
+#[test]
+fn curriculum_stages_feed_their_steps_then_the_target_data() {
+    let dir = tmp("stages");
+    let mut o = options(&dir, 4);
+    o.stages = vec![("mqar:ctx=32,pairs=2".into(), 2)];
+    o.checkpoint_every = 0;
+    train(&CpuBackend, &o).expect("run");
+    let rec = read_jsonl(&dir.join("metrics.jsonl")).expect("metrics");
+    let tokens: Vec<u64> = rec
+        .iter()
+        .map(|r| r["tokens"].as_u64().expect("tokens"))
+        .collect();
+    // 4 examples per step: ctx 32 + 2 questions... vs ctx 64 + 4 questions.
+    assert!(
+        tokens[0] == tokens[1] && tokens[2] == tokens[3],
+        "{tokens:?}"
+    );
+    assert!(
+        tokens[0] < tokens[2],
+        "stage data first, then --data: {tokens:?}"
+    );
+
+    let mut bad = options(&tmp("stages-bad"), 4);
+    bad.stages = vec![
+        ("mqar:ctx=32,pairs=2".into(), 3),
+        ("mqar:ctx=48,pairs=2".into(), 2),
+    ];
+    let err = train(&CpuBackend, &bad)
+        .expect_err("out of order")
+        .to_string();
+    assert!(err.contains("stage 2"), "{err}");
+}
