@@ -274,6 +274,9 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
             rec["device_bytes"] = json!(live);
             rec["device_peak_bytes"] = json!(peak);
         }
+        if let Some(rss) = peak_rss_bytes() {
+            rec["peak_rss_bytes"] = json!(rss);
+        }
         let last = step + 1 == total;
         if opts.eval_every > 0
             && ((step + 1) % opts.eval_every == 0 || last)
@@ -343,6 +346,14 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
         tokens_per_second: tokens_done as f64 / seconds.max(1e-9),
         checkpoint: last_ck,
     })
+}
+
+/// The process's peak resident set (`VmHWM`), the CPU backend's memory figure; Linux only.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 fn named<B: Backend>(
