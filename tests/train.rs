@@ -11,27 +11,10 @@ use dsrsq::model::Config;
 use dsrsq::train::metrics::read_jsonl;
 use dsrsq::train::{train, TrainError, TrainOptions};
 
-/// A config small enough for lavapipe, with all three components on: MQAR contexts of 64
-/// tokens against a 32-token DSR budget and a 40-slot ring.
+/// The shared small model, batch 4, with a HOF ramp short enough to reach within a test.
 fn small_config() -> Config {
-    let mut c = Config::preset("tiny").expect("tiny preset");
-    c.model.d_model = 32;
-    c.model.hidden_dim = 16;
-    c.model.heads = 2;
-    c.model.layers = 2;
-    c.dsr.reduced_dim = 8;
-    c.dsr.base_budget = 32;
-    c.dsr.block = 8;
-    c.sqa.clusters = 4;
-    c.sqa.top_k = 2;
-    c.sqa.window = 8;
-    c.sqa.sink = 4;
-    c.rckv.compressed_dim = 8;
-    c.rckv.buffer_size = 40;
-    c.rckv.sink = 4;
+    let mut c = common::small_model_config(4);
     c.hof.rampup_steps = 4;
-    c.train.batch_size = 4;
-    c.validate("test").expect("valid");
     c
 }
 
@@ -207,4 +190,36 @@ fn curriculum_stages_feed_their_steps_then_the_target_data() {
         .expect_err("out of order")
         .to_string();
     assert!(err.contains("stage 2"), "{err}");
+}
+
+#[test]
+fn a_synthetic_task_trains_with_just_the_vocabulary_it_uses() {
+    // MQAR with 64-id ranges uses ids below 1996 + 3·64 = 2188 (the specials are below 1996).
+    let data = "mqar:ctx=64,pairs=4,range=64";
+    let mut o = options(&tmp("vocab-fits"), 2);
+    o.data = data.into();
+    o.checkpoint_every = 0;
+    o.config.model.vocab_size = 2188;
+    train(&CpuBackend, &o).expect("a vocabulary covering the task's ids trains");
+
+    let mut small = options(&tmp("vocab-small"), 2);
+    small.data = data.into();
+    small.config.model.vocab_size = 2187;
+    let err = train(&CpuBackend, &small)
+        .expect_err("one id short")
+        .to_string();
+    assert!(
+        err.contains("model.vocab_size is 2187") && err.contains("below 2188"),
+        "{err}"
+    );
+
+    // A stage drawing text from the whole tokenizer needs the whole vocabulary.
+    let mut stage = options(&tmp("vocab-stage"), 2);
+    stage.data = data.into();
+    stage.config.model.vocab_size = 2188;
+    stage.stages = vec![("passkey:ctx=64".into(), 1)];
+    let err = train(&CpuBackend, &stage)
+        .expect_err("passkey needs the tokenizer's vocabulary")
+        .to_string();
+    assert!(err.contains("passkey") && err.contains("30522"), "{err}");
 }

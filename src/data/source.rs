@@ -49,6 +49,12 @@ pub trait Dataset: Send + Sync {
     fn report(&self) -> DatasetReport;
     /// The spec it was opened from, in canonical form.
     fn describe(&self) -> String;
+    /// One past the largest token id any example can hold, when the task draws its tokens
+    /// from a known range (MQAR); `None` = any id of the tokenizer. Lets a synthetic-task
+    /// model carry a vocabulary of just the ids it will see.
+    fn token_bound(&self) -> Option<u32> {
+        None
+    }
 }
 
 impl DataSpec {
@@ -162,6 +168,12 @@ impl Dataset for Generated {
     }
     fn describe(&self) -> String {
         self.name.clone()
+    }
+    fn token_bound(&self) -> Option<u32> {
+        match &self.g {
+            Gen::Mqar(g) => Some(g.token_bound()),
+            Gen::Passkey(_) | Gen::Needle(_) => None,
+        }
     }
 }
 

@@ -23,6 +23,8 @@
 
 pub mod bleu;
 pub mod error;
+pub mod generate;
+pub mod harness;
 mod pytext;
 pub mod rouge;
 pub mod squad;

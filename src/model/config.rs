@@ -108,6 +108,19 @@ pub struct TrainSection {
     pub weight_decay: f32,
     pub grad_clip: f32,
     pub seed: u64,
+    /// AdamW's moment decay rates (the usual 0.9 / 0.999 unless the config says otherwise).
+    #[serde(default = "default_beta1")]
+    pub adam_beta1: f32,
+    #[serde(default = "default_beta2")]
+    pub adam_beta2: f32,
+}
+
+fn default_beta1() -> f32 {
+    0.9
+}
+
+fn default_beta2() -> f32 {
+    0.999
 }
 
 /// A whole run configuration, as in the seed's "Model Architecture" and "Component
@@ -256,6 +269,14 @@ impl Config {
         for (key, v) in positive_f {
             if !(v.is_finite() && v > 0.0) {
                 return bad(key, format!("is {v}; must be finite and > 0"));
+            }
+        }
+        for (key, v) in [
+            ("train.adam_beta1", self.train.adam_beta1),
+            ("train.adam_beta2", self.train.adam_beta2),
+        ] {
+            if !(v.is_finite() && (0.0..1.0).contains(&v)) {
+                return bad(key, format!("is {v}; must be in [0, 1)"));
             }
         }
         if !self.dsr.tau.is_finite() {

@@ -173,3 +173,11 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
     }
     Ok(records)
 }
+
+/// The process's peak resident set (`VmHWM`), the CPU backend's memory figure; Linux only.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -39,4 +39,6 @@ pub enum TrainError {
     Checkpoint(#[from] checkpoint::CheckpointError),
     #[error(transparent)]
     Metrics(#[from] metrics::MetricsError),
+    #[error(transparent)]
+    Eval(#[from] crate::eval::EvalError),
 }

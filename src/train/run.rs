@@ -14,11 +14,13 @@ use serde_json::json;
 
 use super::checkpoint::{self, Checkpoint, Sidecar, TensorInfo};
 use super::eval::{evaluate, EvalStats};
-use super::metrics::MetricsLog;
+use super::metrics::{peak_rss_bytes, MetricsLog};
 use super::optim::{lr_at, Optimizer};
 use super::TrainError;
 use crate::backend::Backend;
-use crate::data::{DataSpec, Example, LoadOptions, Split, Tok};
+use crate::data::{DataSpec, Dataset, Example, LoadOptions, Split, Tok};
+
+type DatasetBox = Box<dyn Dataset>;
 use crate::kernels::adamw::AdamW;
 use crate::model::{Config, Model};
 use crate::Tensor;
@@ -99,6 +101,49 @@ fn config_diff(a: &Config, b: &Config) -> Vec<String> {
     out
 }
 
+/// The model's vocabulary must hold every id the data can produce: the whole tokenizer,
+/// unless every dataset draws from a known smaller range (synthetic tasks).
+fn check_vocab(
+    cfg: &Config,
+    tok: &Tok,
+    train_ds: &DatasetBox,
+    eval_ds: &DatasetBox,
+    stages: &[(DatasetBox, usize)],
+) -> Result<(), TrainError> {
+    let all = std::iter::once(train_ds)
+        .chain(std::iter::once(eval_ds))
+        .chain(stages.iter().map(|(d, _)| d));
+    let mut need = 0u64;
+    let mut from = String::new();
+    for ds in all {
+        let (n, what) = match ds.token_bound() {
+            Some(b) => (
+                u64::from(b),
+                format!("`{}` uses token ids below {b}", ds.describe()),
+            ),
+            None => (
+                tok.vocab_size() as u64,
+                format!(
+                    "`{}` can hold any of the tokenizer's {} tokens",
+                    ds.describe(),
+                    tok.vocab_size()
+                ),
+            ),
+        };
+        if n > need {
+            need = n;
+            from = what;
+        }
+    }
+    if need > cfg.model.vocab_size as u64 {
+        return Err(TrainError::Setup(format!(
+            "model.vocab_size is {} but {from}",
+            cfg.model.vocab_size
+        )));
+    }
+    Ok(())
+}
+
 /// Runs training on backend `be`.
 pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, TrainError> {
     let cfg = &opts.config;
@@ -107,13 +152,6 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
         Some(p) => Tok::from_file(p)?,
         None => Tok::bundled()?,
     };
-    if tok.vocab_size() > cfg.model.vocab_size {
-        return Err(TrainError::Setup(format!(
-            "the tokenizer has {} tokens but model.vocab_size is {}",
-            tok.vocab_size(),
-            cfg.model.vocab_size
-        )));
-    }
     let spec = DataSpec::parse(&opts.data)?;
     let load = LoadOptions {
         skip_bad: opts.skip_bad,
@@ -136,6 +174,7 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
             DataSpec::parse(text)?.open(&tok, seed ^ (0x5_7A6E + i as u64), Split::Train, &load)?;
         stages.push((ds, *until));
     }
+    check_vocab(cfg, &tok, &train_ds, &eval_ds, &stages)?;
     let batch = cfg.train.batch_size;
     let total = match (opts.steps, train_ds.len()) {
         (Some(s), _) => s,
@@ -156,8 +195,8 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
 
     let hp = AdamW {
         lr: cfg.train.learning_rate,
-        beta1: 0.9,
-        beta2: 0.999,
+        beta1: cfg.train.adam_beta1,
+        beta2: cfg.train.adam_beta2,
         eps: 1e-8,
         weight_decay: cfg.train.weight_decay,
     };
@@ -346,14 +385,6 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
         tokens_per_second: tokens_done as f64 / seconds.max(1e-9),
         checkpoint: last_ck,
     })
-}
-
-/// The process's peak resident set (`VmHWM`), the CPU backend's memory figure; Linux only.
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 fn named<B: Backend>(

@@ -42,3 +42,26 @@ pub fn assert_ok(r: Result<(), String>) {
         panic!("{e}");
     }
 }
+
+/// A model small enough for lavapipe with all three components on: MQAR or passkey contexts
+/// of ~64 tokens against a 32-token DSR budget and a 40-slot ring.
+pub fn small_model_config(batch: usize) -> dsrsq::model::Config {
+    let mut c = dsrsq::model::Config::preset("tiny").expect("tiny preset");
+    c.model.d_model = 32;
+    c.model.hidden_dim = 16;
+    c.model.heads = 2;
+    c.model.layers = 2;
+    c.dsr.reduced_dim = 8;
+    c.dsr.base_budget = 32;
+    c.dsr.block = 8;
+    c.sqa.clusters = 4;
+    c.sqa.top_k = 2;
+    c.sqa.window = 8;
+    c.sqa.sink = 4;
+    c.rckv.compressed_dim = 8;
+    c.rckv.buffer_size = 40;
+    c.rckv.sink = 4;
+    c.train.batch_size = batch;
+    c.validate("test").expect("valid");
+    c
+}

@@ -1,10 +1,11 @@
-//! `dsrsq`: the headless CLI (device info, training, benchmarks).
+//! `dsrsq`: the headless CLI (device info, training, evaluation, benchmarks).
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use dsrsq::bench::{self, BackendChoice};
 
 mod bench_train;
+mod eval;
 mod info;
 mod train;
 
@@ -23,6 +24,10 @@ enum Command {
     /// Train a model (CPU or wgpu backend) on synthetic or real data, with checkpoints,
     /// a JSONL metrics log and held-out evaluation.
     Train(Box<train::TrainArgs>),
+    /// Evaluate a checkpoint on held-out data: teacher-forced accuracy, greedy answers scored
+    /// by EM / F1 / ROUGE-L / BLEU, throughput, latency, token efficiency and peak memory,
+    /// written to one JSON file.
+    Eval(Box<eval::EvalArgs>),
     /// Run a benchmark and print a table.
     Bench {
         #[arg(value_enum)]
@@ -51,6 +56,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Info => info::run(),
         Command::Train(a) => train::run(*a),
+        Command::Eval(a) => eval::run(*a),
         Command::Bench {
             suite: Suite::Kernels,
             backend,

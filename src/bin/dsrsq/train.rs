@@ -92,7 +92,7 @@ pub fn load_config(spec: &str) -> Result<Config> {
     }
 }
 
-fn commit() -> Option<String> {
+pub fn commit() -> Option<String> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output()

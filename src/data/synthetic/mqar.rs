@@ -86,6 +86,14 @@ impl Mqar {
         })
     }
 
+    /// One past the largest id an example holds (the ranges and the BOS/SEP specials).
+    pub fn token_bound(&self) -> u32 {
+        let sp = self.tok.specials();
+        [sp.bos, sp.sep, sp.eos, sp.pad]
+            .iter()
+            .fold(self.filler.end, |m, &s| m.max(s + 1))
+    }
+
     /// Example `index`: depends only on `(seed, split, index)`.
     pub fn example(&self, index: u64) -> Result<Example, DataError> {
         let mut rng = rng_for(self.seed, self.split, index);
