@@ -16,7 +16,7 @@
 mod cpu;
 mod wgpu;
 
-pub use self::cpu::CpuBackend;
+pub use self::cpu::{keep_freed_memory, CpuBackend};
 pub use self::wgpu::WgpuBackend;
 
 use crate::device::{DeviceError, Result};

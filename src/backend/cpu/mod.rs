@@ -12,10 +12,13 @@ use crate::kernels::{
 };
 use crate::Tensor;
 
+mod allocator;
 mod lm_head;
 mod shapes;
 
 use shapes::{dims3, dims4, rows_cols, same_shape, scalar, shape_err, sqa_shape, t};
+
+pub use allocator::keep_freed_memory;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuBackend;

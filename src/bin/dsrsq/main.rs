@@ -52,6 +52,7 @@ enum Suite {
 }
 
 fn main() -> Result<()> {
+    dsrsq::backend::keep_freed_memory();
     let cli = Cli::parse();
     match cli.command {
         Command::Info => info::run(),
