@@ -16,7 +16,7 @@
 mod cpu;
 mod wgpu;
 
-pub use self::cpu::{keep_freed_memory, CpuBackend};
+pub use self::cpu::{keep_freed_memory, CountingAlloc, CpuBackend};
 pub use self::wgpu::WgpuBackend;
 
 use crate::device::{DeviceError, Result};
@@ -66,11 +66,14 @@ pub trait Backend {
         self.sync()?;
         Ok(None)
     }
-    /// `(live, peak)` bytes of device buffers, where the backend counts them (wgpu); `None`
-    /// for host memory (the CPU backend: see process RSS instead).
+    /// `(live, peak)` bytes of the buffers the backend holds, where it counts them: device
+    /// buffers on wgpu; heap bytes on the CPU when the binary installs
+    /// [`CountingAlloc`](self::cpu::CountingAlloc) (else `None`: see process RSS).
     fn device_bytes(&self) -> Option<(u64, u64)> {
         None
     }
+    /// Starts a new peak-memory window (the peak becomes what is live now).
+    fn reset_memory_peak(&self) {}
 
     fn matmul(&self, a: &Self::T, b: &Self::T, d: &MatmulDims) -> Result<Self::T>;
     /// (dA, dB) in the storage layouts of A and B.

@@ -95,6 +95,9 @@ impl Backend for WgpuBackend {
         let m = self.ctx.memory();
         Some((m.current(), m.peak()))
     }
+    fn reset_memory_peak(&self) {
+        self.ctx.memory().reset_peak();
+    }
 
     fn matmul(&self, a: &GpuTensor, b: &GpuTensor, d: &MatmulDims) -> Result<GpuTensor> {
         matmul::gpu::matmul(&self.ctx, a, b, d)

@@ -51,9 +51,10 @@ pub struct Efficiency {
     pub latency_p95_s: f64,
     /// Context tokens kept for attention / context tokens offered.
     pub token_efficiency: f64,
-    /// Peak bytes of device buffers alive at once (wgpu backend).
-    pub peak_device_bytes: Option<u64>,
-    /// The process's peak resident set (CPU backend's memory figure; includes the weights).
+    /// Peak bytes of the backend's live buffers during decoding (weights included): wgpu
+    /// device buffers, or CPU heap bytes when the binary counts them.
+    pub peak_bytes: Option<u64>,
+    /// The process's peak resident set over its whole life (the fallback memory figure).
     pub peak_rss_bytes: Option<u64>,
     pub generated_tokens: usize,
     pub prompt_tokens: usize,
@@ -117,6 +118,7 @@ pub fn evaluate_model<B: Backend>(
     let mut latencies = Vec::with_capacity(examples.len());
     let mut preds = Vec::with_capacity(examples.len());
     let mut golds = Vec::with_capacity(examples.len());
+    be.reset_memory_peak();
     let all = Instant::now();
     for (i, ex) in examples.iter().enumerate() {
         let t = Instant::now();
@@ -154,10 +156,38 @@ pub fn evaluate_model<B: Backend>(
         latency_p50_s: quantile(&latencies, 0.50),
         latency_p95_s: quantile(&latencies, 0.95),
         token_efficiency: kept as f64 / ctx.max(1) as f64,
-        peak_device_bytes: be.device_bytes().map(|(_, peak)| peak),
+        peak_bytes: be.device_bytes().map(|(_, peak)| peak),
         peak_rss_bytes: peak_rss_bytes(),
         generated_tokens: generated,
         prompt_tokens,
     });
     Ok(report)
+}
+
+/// The JSON `dsrsq eval` writes (and `dsrsq report` reads): the metrics with everything
+/// needed to know where they came from.
+#[allow(clippy::too_many_arguments)]
+pub fn eval_record(
+    model: &str,
+    checkpoint: &std::path::Path,
+    step: u64,
+    data: &str,
+    config: &crate::model::Config,
+    device: &str,
+    commit: Option<String>,
+    wall_seconds: f64,
+    report: &EvalReport,
+) -> serde_json::Value {
+    serde_json::json!({
+        "model": model,
+        "checkpoint": checkpoint.display().to_string(),
+        "step": step,
+        "data": data,
+        "seed": config.train.seed,
+        "config": config,
+        "device": device,
+        "commit": commit,
+        "wall_seconds": wall_seconds,
+        "metrics": report,
+    })
 }

@@ -26,6 +26,8 @@ pub mod error;
 pub mod generate;
 pub mod harness;
 mod pytext;
+pub mod report;
+pub mod reproduce;
 pub mod rouge;
 pub mod squad;
 

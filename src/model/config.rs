@@ -288,6 +288,27 @@ impl Config {
         Ok(())
     }
 
+    /// The report's name for this model: `dsrsq` with every component, `standard` with none,
+    /// `no_dsr` / `no_sqa` / `no_rckv` with one removed, else the components it keeps.
+    pub fn variant_name(&self) -> String {
+        let m = &self.model;
+        match (m.use_dsr, m.use_sqa, m.use_rckv) {
+            (true, true, true) => "dsrsq".into(),
+            (false, false, false) => "standard".into(),
+            (false, true, true) => "no_dsr".into(),
+            (true, false, true) => "no_sqa".into(),
+            (true, true, false) => "no_rckv".into(),
+            (dsr, sqa, rckv) => {
+                let on: Vec<&str> = [(dsr, "dsr"), (sqa, "sqa"), (rckv, "rckv")]
+                    .iter()
+                    .filter(|(b, _)| *b)
+                    .map(|(_, n)| *n)
+                    .collect();
+                format!("only_{}", on.join("_"))
+            }
+        }
+    }
+
     pub fn head_dim(&self) -> usize {
         self.model.d_model / self.model.heads
     }

@@ -18,7 +18,7 @@ mod shapes;
 
 use shapes::{dims3, dims4, rows_cols, same_shape, scalar, shape_err, sqa_shape, t};
 
-pub use allocator::keep_freed_memory;
+pub use allocator::{keep_freed_memory, CountingAlloc};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuBackend;
@@ -29,6 +29,12 @@ impl Backend for CpuBackend {
 
     fn name(&self) -> String {
         format!("cpu ({} threads)", rayon::current_num_threads())
+    }
+    fn device_bytes(&self) -> Option<(u64, u64)> {
+        allocator::heap_bytes()
+    }
+    fn reset_memory_peak(&self) {
+        allocator::reset_heap_peak();
     }
     fn upload(&self, x: &Tensor) -> Result<Tensor> {
         Ok(x.clone())

@@ -9,7 +9,7 @@ use clap::Args;
 use dsrsq::backend::{Backend, CpuBackend, WgpuBackend};
 use dsrsq::data::{DataSpec, Example, LoadOptions, Split, Tok};
 use dsrsq::device::GpuContext;
-use dsrsq::eval::harness::evaluate_model;
+use dsrsq::eval::harness::{eval_record, evaluate_model};
 use dsrsq::model::Model;
 use dsrsq::train::checkpoint::{self, Checkpoint};
 use dsrsq::Tensor;
@@ -40,6 +40,10 @@ pub struct EvalArgs {
     /// A tokenizer.json other than the built-in bert-base-uncased one.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// The model's name in reports (default: from the config's components: `dsrsq`,
+    /// `standard`, `no_dsr`, ...).
+    #[arg(long)]
+    pub name: Option<String>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -111,18 +115,22 @@ pub fn run(a: EvalArgs) -> Result<()> {
             go(&WgpuBackend::new(Arc::new(ctx)), &ck, &tok, &examples, &a)?
         }
     };
-    let json = serde_json::json!({
-        "checkpoint": path.display().to_string(),
-        "step": ck.sidecar.step,
-        "data": a.data,
-        "seed": ck.sidecar.seed,
-        "config": ck.sidecar.config,
-        "device": report.1,
-        "commit": commit(),
-        "checkpoint_commit": ck.sidecar.commit,
-        "wall_seconds": wall.elapsed().as_secs_f64(),
-        "metrics": report.0,
-    });
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| ck.sidecar.config.variant_name());
+    let mut json = eval_record(
+        &name,
+        &path,
+        ck.sidecar.step,
+        &a.data,
+        &ck.sidecar.config,
+        &report.1,
+        commit(),
+        wall.elapsed().as_secs_f64(),
+        &report.0,
+    );
+    json["checkpoint_commit"] = serde_json::json!(ck.sidecar.commit);
     let text = serde_json::to_string_pretty(&json)?;
     std::fs::write(&a.out, text).with_context(|| format!("writing {}", a.out.display()))?;
     let r = &report.0;

@@ -7,6 +7,7 @@ use dsrsq::bench::{self, BackendChoice};
 mod bench_train;
 mod eval;
 mod info;
+mod reproduce;
 mod train;
 
 #[derive(Parser)]
@@ -28,6 +29,15 @@ enum Command {
     /// by EM / F1 / ROUGE-L / BLEU, throughput, latency, token efficiency and peak memory,
     /// written to one JSON file.
     Eval(Box<eval::EvalArgs>),
+    /// Train DSRSQ and the standard model on a preset, evaluate both on held-out data and
+    /// write the report (tables + figures) into one folder.
+    Reproduce(Box<reproduce::ReproduceArgs>),
+    /// Write DIR/report.md and its PNG figures from every DIR/<run>/eval.json (and the
+    /// training logs beside them).
+    Report {
+        /// The folder holding one sub-folder per evaluated model.
+        dir: std::path::PathBuf,
+    },
     /// Run a benchmark and print a table.
     Bench {
         #[arg(value_enum)]
@@ -51,6 +61,10 @@ enum Suite {
     Train,
 }
 
+/// Counts heap bytes so the CPU backend reports its memory like the wgpu device does.
+#[global_allocator]
+static ALLOC: dsrsq::backend::CountingAlloc = dsrsq::backend::CountingAlloc;
+
 fn main() -> Result<()> {
     dsrsq::backend::keep_freed_memory();
     let cli = Cli::parse();
@@ -58,6 +72,19 @@ fn main() -> Result<()> {
         Command::Info => info::run(),
         Command::Train(a) => train::run(*a),
         Command::Eval(a) => eval::run(*a),
+        Command::Reproduce(a) => reproduce::run(*a),
+        Command::Report { dir } => {
+            let w = dsrsq::eval::report::write_report(&dir)?;
+            for (f, why) in &w.skipped {
+                eprintln!("not drawn: {f} ({why})");
+            }
+            println!(
+                "wrote {} and {} figures",
+                w.report.display(),
+                w.figures.len()
+            );
+            Ok(())
+        }
         Command::Bench {
             suite: Suite::Kernels,
             backend,

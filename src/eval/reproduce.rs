@@ -1,0 +1,252 @@
+//! `dsrsq reproduce`: train each compared model on a preset's task, evaluate it on held-out
+//! data, and write the report — the seed's experiment in one command.
+//!
+//! Every model trains with the same config apart from its components (`standard` = DSRSQ
+//! with DSR, SQA and RCKV off), the same data, seed and step count, so the report compares
+//! like with like. Each model's folder holds what `dsrsq train` and `dsrsq eval` would
+//! write: `metrics.jsonl`, `checkpoints/`, `summary`-like `eval.json`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use thiserror::Error;
+
+use super::harness::{eval_record, evaluate_model};
+use super::report::{write_report, ReportError, Written};
+use crate::backend::Backend;
+use crate::data::{DataSpec, Example, LoadOptions, Split, Tok};
+use crate::model::{Config, Model};
+use crate::train::{checkpoint, train, TrainError, TrainOptions};
+use crate::Tensor;
+
+#[derive(Debug, Error)]
+pub enum ReproduceError {
+    #[error("unknown preset `{0}` (known: micro, tiny)")]
+    Preset(String),
+    #[error("unknown model `{0}` (known: {1})")]
+    Model(String, String),
+    #[error("{model}: {source}")]
+    Train {
+        model: String,
+        #[source]
+        source: Box<TrainError>,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// The models `reproduce` can train by name, and the components each keeps.
+pub const MODELS: &[(&str, bool, bool, bool)] = &[
+    ("dsrsq", true, true, true),
+    ("standard", false, false, false),
+    ("no_dsr", false, true, true),
+    ("no_sqa", true, false, true),
+    ("no_rckv", true, true, false),
+];
+
+/// `base` with the components of model `name`.
+pub fn variant(base: &Config, name: &str) -> Result<Config, ReproduceError> {
+    let (_, dsr, sqa, rckv) = MODELS.iter().find(|m| m.0 == name).ok_or_else(|| {
+        let known: Vec<&str> = MODELS.iter().map(|m| m.0).collect();
+        ReproduceError::Model(name.into(), known.join(", "))
+    })?;
+    let mut c = base.clone();
+    c.model.use_dsr = *dsr;
+    c.model.use_sqa = *sqa;
+    c.model.use_rckv = *rckv;
+    Ok(c)
+}
+
+/// What a preset trains and evaluates.
+#[derive(Debug, Clone)]
+pub struct Preset {
+    pub name: String,
+    pub config: Config,
+    pub data: String,
+    pub steps: usize,
+    pub warmup: usize,
+    /// Held-out evaluation during training every this many steps (on `eval_examples / 2`).
+    pub eval_every: usize,
+    pub eval_examples: usize,
+    pub max_new: usize,
+    pub models: Vec<String>,
+}
+
+/// `micro`: a seconds-long smoke run of the whole pipeline; `tiny`: the tiny config on 2K
+/// passkey retrieval, long enough to learn the task.
+pub fn preset(name: &str) -> Result<Preset, ReproduceError> {
+    let models = vec!["dsrsq".to_string(), "standard".to_string()];
+    let tiny = Config::preset("tiny").map_err(|e| ReproduceError::Train {
+        model: "preset".into(),
+        source: Box::new(TrainError::Setup(e.to_string())),
+    })?;
+    match name {
+        "micro" => {
+            let mut c = tiny;
+            c.model.d_model = 32;
+            c.model.hidden_dim = 16;
+            c.model.heads = 2;
+            c.model.layers = 1;
+            c.dsr.reduced_dim = 8;
+            c.dsr.base_budget = 64;
+            c.dsr.block = 16;
+            c.sqa.clusters = 4;
+            c.sqa.top_k = 2;
+            c.sqa.window = 16;
+            c.sqa.sink = 4;
+            c.rckv.compressed_dim = 8;
+            c.rckv.buffer_size = 96;
+            c.rckv.sink = 4;
+            c.hof.rampup_steps = 5;
+            c.train.batch_size = 4;
+            Ok(Preset {
+                name: name.into(),
+                config: c,
+                data: "passkey:ctx=256".into(),
+                steps: 10,
+                warmup: 2,
+                eval_every: 5,
+                eval_examples: 6,
+                max_new: 8,
+                models,
+            })
+        }
+        "tiny" => Ok(Preset {
+            name: name.into(),
+            config: tiny,
+            data: "passkey:ctx=2048".into(),
+            steps: 300,
+            warmup: 50,
+            eval_every: 50,
+            eval_examples: 50,
+            max_new: 12,
+            models,
+        }),
+        other => Err(ReproduceError::Preset(other.into())),
+    }
+}
+
+fn held_out(preset: &Preset, seed: u64) -> Result<(Tok, Vec<Example>), TrainError> {
+    let tok = Tok::bundled()?;
+    let ds =
+        DataSpec::parse(&preset.data)?.open(&tok, seed, Split::Eval, &LoadOptions::default())?;
+    let n = ds
+        .len()
+        .map_or(preset.eval_examples, |l| l.min(preset.eval_examples));
+    let ex = (0..n as u64)
+        .map(|i| ds.example(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((tok, ex))
+}
+
+/// Trains and evaluates one model into `out/<name>/`; returns its eval.json path.
+fn one<B: Backend>(
+    be: &B,
+    preset: &Preset,
+    name: &str,
+    out: &Path,
+    commit: Option<String>,
+    progress: bool,
+) -> Result<PathBuf, TrainError> {
+    let cfg = variant(&preset.config, name).map_err(|e| TrainError::Setup(e.to_string()))?;
+    let dir = out.join(name);
+    let opts = TrainOptions {
+        config: cfg.clone(),
+        data: preset.data.clone(),
+        stages: Vec::new(),
+        out_dir: dir.clone(),
+        steps: Some(preset.steps),
+        checkpoint_every: preset.steps,
+        keep_checkpoints: 1,
+        resume: false,
+        eval_every: preset.eval_every,
+        eval_examples: (preset.eval_examples / 2).max(1),
+        skip_bad: false,
+        progress,
+        tokenizer: None,
+        warmup: preset.warmup,
+        commit: commit.clone(),
+    };
+    let summary = train(be, &opts)?;
+    let path = summary
+        .checkpoint
+        .ok_or_else(|| TrainError::Setup(format!("{name}: training wrote no checkpoint")))?;
+    let ck = checkpoint::load(&path)?;
+    let host: Vec<Tensor> = ck.params.into_iter().map(|(_, t)| t).collect();
+    let model = Model::from_host(be, &cfg, &host)?;
+    let (tok, examples) = held_out(preset, cfg.train.seed)?;
+    let bar = if progress {
+        indicatif::ProgressBar::new(examples.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_message(format!("evaluating {name}"));
+    let t = Instant::now();
+    let report = evaluate_model(
+        be,
+        &model,
+        &tok,
+        &examples,
+        cfg.train.batch_size,
+        preset.max_new,
+        &mut |d, _| bar.set_position(d as u64),
+    )?;
+    bar.finish_and_clear();
+    let rec = eval_record(
+        name,
+        &path,
+        ck.sidecar.step,
+        &preset.data,
+        &cfg,
+        &be.name(),
+        commit,
+        t.elapsed().as_secs_f64(),
+        &report,
+    );
+    let out_path = dir.join("eval.json");
+    let text = serde_json::to_string_pretty(&rec).map_err(|e| TrainError::Setup(e.to_string()))?;
+    std::fs::write(&out_path, text).map_err(|e| TrainError::Io {
+        path: out_path.display().to_string(),
+        source: e,
+    })?;
+    Ok(out_path)
+}
+
+/// Runs `preset` for each of its models into `out`, then writes `out/report.md`.
+pub fn reproduce<B: Backend>(
+    be: &B,
+    preset: &Preset,
+    out: &Path,
+    commit: Option<String>,
+    progress: bool,
+) -> Result<Written, ReproduceError> {
+    std::fs::create_dir_all(out).map_err(|e| ReproduceError::Io {
+        path: out.display().to_string(),
+        source: e,
+    })?;
+    for (i, name) in preset.models.iter().enumerate() {
+        if progress {
+            eprintln!(
+                "[{}/{}] {name}: train {} steps on {}, evaluate {} held-out examples",
+                i + 1,
+                preset.models.len(),
+                preset.steps,
+                preset.data,
+                preset.eval_examples
+            );
+        }
+        one(be, preset, name, out, commit.clone(), progress).map_err(|source| {
+            ReproduceError::Train {
+                model: name.clone(),
+                source: Box::new(source),
+            }
+        })?;
+    }
+    Ok(write_report(out)?)
+}
