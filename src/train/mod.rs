@@ -9,7 +9,7 @@ pub mod optim;
 pub mod run;
 
 pub use fsio::TEMP_SUFFIX;
-pub use run::{train, TrainOptions, TrainSummary};
+pub use run::{check_vocab, train, TrainOptions, TrainSummary};
 
 use thiserror::Error;
 

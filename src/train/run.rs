@@ -20,7 +20,6 @@ use super::TrainError;
 use crate::backend::Backend;
 use crate::data::{DataSpec, Dataset, Example, LoadOptions, Split, Tok};
 
-type DatasetBox = Box<dyn Dataset>;
 use crate::kernels::adamw::AdamW;
 use crate::model::{Config, Model};
 use crate::Tensor;
@@ -103,19 +102,14 @@ fn config_diff(a: &Config, b: &Config) -> Vec<String> {
 
 /// The model's vocabulary must hold every id the data can produce: the whole tokenizer,
 /// unless every dataset draws from a known smaller range (synthetic tasks).
-fn check_vocab(
-    cfg: &Config,
+pub fn check_vocab(
+    vocab_size: usize,
     tok: &Tok,
-    train_ds: &DatasetBox,
-    eval_ds: &DatasetBox,
-    stages: &[(DatasetBox, usize)],
+    datasets: &[&dyn Dataset],
 ) -> Result<(), TrainError> {
-    let all = std::iter::once(train_ds)
-        .chain(std::iter::once(eval_ds))
-        .chain(stages.iter().map(|(d, _)| d));
     let mut need = 0u64;
     let mut from = String::new();
-    for ds in all {
+    for ds in datasets {
         let (n, what) = match ds.token_bound() {
             Some(b) => (
                 u64::from(b),
@@ -135,10 +129,9 @@ fn check_vocab(
             from = what;
         }
     }
-    if need > cfg.model.vocab_size as u64 {
+    if need > vocab_size as u64 {
         return Err(TrainError::Setup(format!(
-            "model.vocab_size is {} but {from}",
-            cfg.model.vocab_size
+            "model.vocab_size is {vocab_size} but {from}"
         )));
     }
     Ok(())
@@ -174,7 +167,9 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
             DataSpec::parse(text)?.open(&tok, seed ^ (0x5_7A6E + i as u64), Split::Train, &load)?;
         stages.push((ds, *until));
     }
-    check_vocab(cfg, &tok, &train_ds, &eval_ds, &stages)?;
+    let mut all: Vec<&dyn Dataset> = vec![train_ds.as_ref(), eval_ds.as_ref()];
+    all.extend(stages.iter().map(|(d, _)| d.as_ref()));
+    check_vocab(cfg.model.vocab_size, &tok, &all)?;
     let batch = cfg.train.batch_size;
     let total = match (opts.steps, train_ds.len()) {
         (Some(s), _) => s,

@@ -11,6 +11,7 @@ use dsrsq::data::{DataSpec, Example, LoadOptions, Split, Tok};
 use dsrsq::device::GpuContext;
 use dsrsq::eval::harness::{eval_record, evaluate_model};
 use dsrsq::model::Model;
+use dsrsq::train::check_vocab;
 use dsrsq::train::checkpoint::{self, Checkpoint};
 use dsrsq::Tensor;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -82,22 +83,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         Split::Eval,
         &LoadOptions { skip_bad: false },
     )?;
-    if let Some(bound) = ds.token_bound() {
-        if bound as usize > ck.sidecar.config.model.vocab_size {
-            bail!(
-                "`{}` uses token ids below {bound} but the checkpoint's model.vocab_size is {}",
-                a.data,
-                ck.sidecar.config.model.vocab_size
-            );
-        }
-    } else if tok.vocab_size() > ck.sidecar.config.model.vocab_size {
-        bail!(
-            "`{}` can hold any of the tokenizer's {} tokens but the checkpoint's model.vocab_size is {}",
-            a.data,
-            tok.vocab_size(),
-            ck.sidecar.config.model.vocab_size
-        );
-    }
+    check_vocab(ck.sidecar.config.model.vocab_size, &tok, &[ds.as_ref()])
+        .with_context(|| format!("checkpoint {}", path.display()))?;
     let n = match ds.len() {
         Some(len) => a.examples.min(len),
         None => a.examples,
