@@ -195,7 +195,40 @@ fn reproduce_micro_trains_evaluates_and_reports_end_to_end() {
         assert_eq!(erow[5], f(&m["efficiency"]["token_efficiency"]));
         assert_eq!(m["examples"], p.eval_examples);
     }
-    assert!(w.figures.len() >= 8, "{:?}", w.figures);
+    // The length sweep: one table row per (model, length), each equal to sweep.json.
+    let sweep = table(&md, "### Efficiency vs context length");
+    assert_eq!(sweep.len(), 2 * p.sweep_lengths.len());
+    for row in &sweep {
+        let j: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(&row[0]).join("sweep.json")).expect("sweep.json"),
+        )
+        .expect("json");
+        let pt = j["points"]
+            .as_array()
+            .expect("points")
+            .iter()
+            .find(|q| {
+                q["context_length"]
+                    .as_u64()
+                    .map(|v| v.to_string())
+                    .as_deref()
+                    == Some(row[1].as_str())
+            })
+            .expect("the row's length is in sweep.json");
+        let f = |v: &serde_json::Value| format!("{:.4}", v.as_f64().expect("number"));
+        assert_eq!(row[2], pt["examples"].to_string());
+        assert_eq!(row[3], f(&pt["f1"]));
+        assert_eq!(row[5], f(&pt["tokens_per_second"]));
+        assert_eq!(row[10], f(&pt["token_efficiency"]));
+    }
+    let drawn = |n: &str| w.figures.iter().any(|f| f.ends_with(n));
+    assert!(drawn("throughput_vs_length.png"));
+    // The test binary does not count heap bytes (the dsrsq binary does), so the memory
+    // figure must say why it is missing rather than draw nothing.
+    assert!(
+        drawn("memory_vs_length.png") || w.skipped.iter().any(|(f, _)| f == "memory_vs_length.png")
+    );
+    assert!(w.figures.len() >= 9, "{:?}", w.figures);
     for f in &w.figures {
         png_ok(f);
     }

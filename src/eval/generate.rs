@@ -8,7 +8,7 @@
 
 use crate::backend::Backend;
 use crate::data::Example;
-use crate::model::{Model, ModelError};
+use crate::model::{KvDecoder, Model, ModelError};
 use crate::train::eval::argmax;
 
 /// What greedy decoding produced for one example.
@@ -77,14 +77,7 @@ pub fn greedy_reference<B: Backend>(
         let Some(logits) = step.logits else {
             break;
         };
-        let logits = be.download(&logits)?;
-        let row = logits.data.get(..vocab).ok_or_else(|| {
-            ModelError::Batch(format!(
-                "greedy decoding: {} logits, fewer than one row of {vocab}",
-                logits.data.len()
-            ))
-        })?;
-        let next = argmax(row) as u32;
+        let next = argmax_row(be, &logits, vocab)?;
         if next == eos {
             out.stopped = true;
             break;
@@ -92,4 +85,48 @@ pub fn greedy_reference<B: Backend>(
         out.tokens.push(next);
     }
     Ok(out)
+}
+
+fn argmax_row<B: Backend>(be: &B, logits: &B::T, vocab: usize) -> Result<u32, ModelError> {
+    let logits = be.download(logits)?;
+    let row = logits.data.get(..vocab).ok_or_else(|| {
+        ModelError::Batch(format!(
+            "greedy decoding: {} logits, fewer than one row of {vocab}",
+            logits.data.len()
+        ))
+    })?;
+    Ok(argmax(row) as u32)
+}
+
+/// Greedy decoding with the KV cache ([`KvDecoder`]): one prefill over the prompt, then one
+/// row per token. Same tokens as [`greedy_reference`] wherever the full forward is causal
+/// (see the decoder's notes on SQA routing). Also returns the cache's size after the prompt.
+pub fn greedy_cached<B: Backend>(
+    be: &B,
+    model: &Model<B>,
+    ex: &Example,
+    eos: u32,
+    max_new: usize,
+) -> Result<(Generated, usize), ModelError> {
+    let vocab = model.cfg.model.vocab_size;
+    let (mut dec, mut logits) = KvDecoder::prefill(be, model, &prompt_with(ex, &[]))?;
+    let cache_bytes = dec.cache_bytes();
+    let mut out = Generated {
+        tokens: Vec::new(),
+        stopped: false,
+        ctx_tokens: dec.ctx_tokens,
+        ctx_kept: dec.ctx_kept,
+    };
+    while out.tokens.len() < max_new {
+        let next = argmax_row(be, &logits, vocab)?;
+        if next == eos {
+            out.stopped = true;
+            break;
+        }
+        out.tokens.push(next);
+        if out.tokens.len() < max_new {
+            logits = dec.step(be, next)?;
+        }
+    }
+    Ok((out, cache_bytes))
 }

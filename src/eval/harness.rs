@@ -1,7 +1,8 @@
 //! Evaluating a trained model on held-out examples: teacher-forced accuracy, greedy answers
 //! scored by the task metrics, and the efficiency figures measured while doing it.
 //!
-//! Efficiency is measured on the generation pass, one example at a time so that each
+//! Answers are decoded greedily with the KV cache (`KvDecoder`: RCKV latents for the
+//! context of a model with RCKV). Efficiency is measured on the generation pass, one example at a time so that each
 //! example's latency is its own: throughput counts the context and question tokens read plus
 //! the tokens generated, per second of decoding. Token efficiency is the fraction of offered
 //! context tokens kept for attention by DSR and the ring (for a model without DSR: the
@@ -11,7 +12,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::generate::{greedy_reference, is_generative};
+use super::generate::{greedy_cached, is_generative};
 use super::{score_all, TaskScores};
 use crate::backend::Backend;
 use crate::data::{Example, Tok};
@@ -54,10 +55,17 @@ pub struct Efficiency {
     /// Peak bytes of the backend's live buffers during decoding (weights included): wgpu
     /// device buffers, or CPU heap bytes when the binary counts them.
     pub peak_bytes: Option<u64>,
+    /// `peak_bytes` minus what was live when decoding began (weights, tokenizer, the
+    /// examples): the memory decoding itself needed — activations and the KV cache.
+    #[serde(default)]
+    pub working_peak_bytes: Option<u64>,
     /// The process's peak resident set over its whole life (the fallback memory figure).
     pub peak_rss_bytes: Option<u64>,
     pub generated_tokens: usize,
     pub prompt_tokens: usize,
+    /// The largest KV cache a prompt left (latents + exact rows, all layers), bytes.
+    #[serde(default)]
+    pub kv_cache_bytes: usize,
 }
 
 /// One example's greedy answer beside its gold answers.
@@ -102,8 +110,6 @@ pub fn evaluate_model<B: Backend>(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalReport, TrainError> {
     let tf = evaluate(be, model, examples, batch, usize::MAX)?;
-    let eos = tok.specials().eos;
-    let generative = !examples.is_empty() && examples.iter().all(|e| is_generative(e, eos));
     let mut report = EvalReport {
         examples: examples.len(),
         teacher_forced: TeacherForced::from(&tf),
@@ -111,19 +117,50 @@ pub fn evaluate_model<B: Backend>(
         efficiency: None,
         predictions: Vec::new(),
     };
-    if !generative {
-        return Ok(report);
+    if let Some(g) = generate_and_score(be, model, tok, examples, max_new, progress)? {
+        report.task = Some(g.task);
+        report.efficiency = Some(g.efficiency);
+        report.predictions = g.predictions;
     }
-    let (mut prompt_tokens, mut generated, mut ctx, mut kept) = (0, 0, 0, 0);
+    Ok(report)
+}
+
+/// What the generation pass measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    pub task: TaskScores,
+    pub efficiency: Efficiency,
+    pub predictions: Vec<Prediction>,
+}
+
+/// Greedy answers of at most `max_new` tokens, one example at a time, scored by the task
+/// metrics and timed; `None` when the data is not free-form QA.
+pub fn generate_and_score<B: Backend>(
+    be: &B,
+    model: &Model<B>,
+    tok: &Tok,
+    examples: &[Example],
+    max_new: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Option<Generation>, TrainError> {
+    let eos = tok.specials().eos;
+    let generative = !examples.is_empty() && examples.iter().all(|e| is_generative(e, eos));
+    if !generative {
+        return Ok(None);
+    }
+    let (mut prompt_tokens, mut generated, mut ctx, mut kept, mut cache) = (0, 0, 0, 0, 0);
     let mut latencies = Vec::with_capacity(examples.len());
     let mut preds = Vec::with_capacity(examples.len());
     let mut golds = Vec::with_capacity(examples.len());
+    let mut predictions = Vec::with_capacity(examples.len());
     be.reset_memory_peak();
+    let live_before = be.device_bytes().map(|(live, _)| live);
     let all = Instant::now();
     for (i, ex) in examples.iter().enumerate() {
         let t = Instant::now();
-        let g = greedy_reference(be, model, ex, eos, max_new)?;
+        let (g, cache_bytes) = greedy_cached(be, model, ex, eos, max_new)?;
         be.sync()?;
+        cache = cache.max(cache_bytes);
         let secs = t.elapsed().as_secs_f64();
         latencies.push(secs);
         prompt_tokens += ex.q1 + 1;
@@ -140,7 +177,7 @@ pub fn evaluate_model<B: Backend>(
         };
         preds.push(text.clone());
         golds.push(gold.clone());
-        report.predictions.push(Prediction {
+        predictions.push(Prediction {
             prediction: text,
             gold,
             stopped_at_eos: g.stopped,
@@ -150,18 +187,24 @@ pub fn evaluate_model<B: Backend>(
     }
     let seconds = all.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
-    report.task = Some(score_all(&preds, &golds)?);
-    report.efficiency = Some(Efficiency {
+    let peak = be.device_bytes().map(|(_, peak)| peak);
+    let efficiency = Efficiency {
         tokens_per_second: (prompt_tokens + generated) as f64 / seconds.max(1e-12),
         latency_p50_s: quantile(&latencies, 0.50),
         latency_p95_s: quantile(&latencies, 0.95),
         token_efficiency: kept as f64 / ctx.max(1) as f64,
-        peak_bytes: be.device_bytes().map(|(_, peak)| peak),
+        peak_bytes: peak,
+        working_peak_bytes: peak.zip(live_before).map(|(p, l)| p.saturating_sub(l)),
         peak_rss_bytes: peak_rss_bytes(),
         generated_tokens: generated,
         prompt_tokens,
-    });
-    Ok(report)
+        kv_cache_bytes: cache,
+    };
+    Ok(Some(Generation {
+        task: score_all(&preds, &golds)?,
+        efficiency,
+        predictions,
+    }))
 }
 
 /// The JSON `dsrsq eval` writes (and `dsrsq report` reads): the metrics with everything

@@ -13,6 +13,7 @@ use thiserror::Error;
 
 use super::harness::{eval_record, evaluate_model};
 use super::report::{write_report, ReportError, Written};
+use super::sweep::length_sweep;
 use crate::backend::Backend;
 use crate::data::{DataSpec, Example, LoadOptions, Split, Tok};
 use crate::model::{Config, Model};
@@ -76,6 +77,10 @@ pub struct Preset {
     pub eval_examples: usize,
     pub max_new: usize,
     pub models: Vec<String>,
+    /// The length sweep: the held-out task at each context length (`{ctx}` in the spec).
+    pub sweep_data: String,
+    pub sweep_lengths: Vec<usize>,
+    pub sweep_examples: usize,
 }
 
 /// `micro`: a seconds-long smoke run of the whole pipeline; `tiny`: the tiny config on 2K
@@ -115,6 +120,9 @@ pub fn preset(name: &str) -> Result<Preset, ReproduceError> {
                 eval_examples: 6,
                 max_new: 8,
                 models,
+                sweep_data: "passkey:ctx={ctx}".into(),
+                sweep_lengths: vec![128, 512],
+                sweep_examples: 2,
             })
         }
         "tiny" => Ok(Preset {
@@ -127,6 +135,9 @@ pub fn preset(name: &str) -> Result<Preset, ReproduceError> {
             eval_examples: 50,
             max_new: 12,
             models,
+            sweep_data: "passkey:ctx={ctx}".into(),
+            sweep_lengths: vec![512, 1024, 2048, 4096, 8192, 16384],
+            sweep_examples: 8,
         }),
         other => Err(ReproduceError::Preset(other.into())),
     }
@@ -210,12 +221,49 @@ fn one<B: Backend>(
         &report,
     );
     let out_path = dir.join("eval.json");
-    let text = serde_json::to_string_pretty(&rec).map_err(|e| TrainError::Setup(e.to_string()))?;
-    std::fs::write(&out_path, text).map_err(|e| TrainError::Io {
-        path: out_path.display().to_string(),
-        source: e,
-    })?;
+    write_json(&out_path, &rec)?;
+    if !preset.sweep_lengths.is_empty() {
+        let total = preset.sweep_lengths.len() * preset.sweep_examples;
+        let bar = if progress {
+            indicatif::ProgressBar::new(total as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let mut done = 0u64;
+        let points = length_sweep(
+            be,
+            &model,
+            &tok,
+            &preset.sweep_data,
+            &preset.sweep_lengths,
+            preset.sweep_examples,
+            preset.max_new,
+            &mut |len, d, _| {
+                bar.set_message(format!("{name}: context {len}"));
+                if d == 1 {
+                    done = bar.position();
+                }
+                bar.set_position(done + d as u64);
+            },
+        )?;
+        bar.finish_and_clear();
+        let rec = serde_json::json!({
+            "model": name,
+            "data": preset.sweep_data,
+            "device": be.name(),
+            "points": points,
+        });
+        write_json(&dir.join("sweep.json"), &rec)?;
+    }
     Ok(out_path)
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), TrainError> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| TrainError::Setup(e.to_string()))?;
+    std::fs::write(path, text).map_err(|e| TrainError::Io {
+        path: path.display().to_string(),
+        source: e,
+    })
 }
 
 /// Runs `preset` for each of its models into `out`, then writes `out/report.md`.

@@ -32,6 +32,19 @@ impl SeqPlan {
         Self { kept, kept_ctx }
     }
 
+    /// At most `max_len` tokens in all: a model without a retriever reads the context's last
+    /// tokens before the question (the most recent text, as a sliding window would), and
+    /// drops the rest. Everything after the context is always kept.
+    pub fn truncate(mut self, max_len: usize) -> Self {
+        let tail = self.kept.len() - self.kept_ctx;
+        let room = max_len.saturating_sub(tail);
+        if self.kept_ctx > room {
+            self.kept.drain(..self.kept_ctx - room);
+            self.kept_ctx = room;
+        }
+        self
+    }
+
     /// What a ring of `capacity` slots whose first `sink` slots never rotate still holds after
     /// the kept context streamed through it: the first `sink` tokens and the newest
     /// `capacity − sink`. The rest is evicted, so the question never sees it.
@@ -134,5 +147,28 @@ impl Batch {
             ));
         }
         Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeqPlan;
+
+    fn plan(ctx: u32, tail: u32) -> SeqPlan {
+        SeqPlan {
+            kept: (0..ctx + tail).collect(),
+            kept_ctx: ctx as usize,
+        }
+    }
+
+    #[test]
+    fn truncation_keeps_the_last_context_tokens_and_the_whole_tail() {
+        let p = plan(10, 4).truncate(8);
+        assert_eq!(p.kept, vec![6, 7, 8, 9, 10, 11, 12, 13]);
+        assert_eq!(p.kept_ctx, 4);
+        assert_eq!(plan(10, 4).truncate(14), plan(10, 4));
+        // A tail longer than the limit keeps no context at all, and never drops tail tokens.
+        let p = plan(10, 4).truncate(3);
+        assert_eq!((p.kept.len(), p.kept_ctx), (4, 0));
     }
 }

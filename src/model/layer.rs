@@ -64,6 +64,14 @@ struct RckvCache<B: Backend> {
     gv: B::T,
 }
 
+impl<B: Backend> LayerCache<B> {
+    /// Post-RoPE keys and values `[b·H, l, d]` as attention read them (context rows already
+    /// replaced by their RCKV reconstruction), and the context rows' latents `[C, lat]`.
+    pub(crate) fn attention_kv(&self) -> (&B::T, &B::T, Option<&B::T>) {
+        (&self.kh, &self.vh, self.rckv.as_ref().map(|r| &r.c))
+    }
+}
+
 /// Per-layer forward outputs besides the cache.
 pub struct LayerOut<B: Backend> {
     pub x: B::T,

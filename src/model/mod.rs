@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod decode;
 pub mod layer;
 pub mod network;
 pub mod params;
@@ -12,6 +13,7 @@ pub mod retriever;
 
 pub use batch::{Batch, SeqPlan};
 pub use config::{Config, ConfigError};
+pub use decode::KvDecoder;
 pub use network::{LossTerms, Model, StepOutput};
 pub use params::{ParamIdx, ParamLayout};
 

@@ -104,7 +104,7 @@ pub(crate) fn run<B: Backend>(
             let kept = sel.selected[..sel.kept_ctx].to_vec();
             SeqPlan::from_context(ex, kept)
         } else {
-            SeqPlan::dense(ex)
+            SeqPlan::dense(ex).truncate(cfg.model.max_len)
         };
         let plan = if cfg.model.use_rckv {
             plan.ring_trim(cfg.rckv.buffer_size, cfg.rckv.sink)

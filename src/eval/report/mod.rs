@@ -4,6 +4,7 @@
 //! beside it, the training log `metrics.jsonl`. Every number printed comes from those files;
 //! a figure or table cell with nothing measured behind it says so instead of showing one.
 
+mod lengths;
 mod plots;
 pub mod runs;
 pub mod tables;
@@ -255,6 +256,7 @@ pub fn write_report(root: &Path) -> Result<Written, ReportError> {
         skipped: Vec::new(),
     };
     figures(root, &runs, &mut w)?;
+    lengths::figures(root, &runs, &mut w)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -287,6 +289,16 @@ pub fn write_report(root: &Path) -> Result<Written, ReportError> {
     let _ = writeln!(s, "### Efficiency Metrics\n");
     s.push_str(&tables::efficiency(&runs));
     let _ = writeln!(s, "\nMemory: peak bytes of the backend's live buffers while decoding, weights included (wgpu device buffers; CPU heap bytes counted by dsrsq's allocator), or the process's peak RSS where neither is counted. Throughput: (prompt + generated tokens) / seconds of greedy decoding. Latency: seconds per example. Token efficiency: context tokens kept for attention / context tokens offered.\n");
+    if runs.iter().any(|r| !r.sweep.is_empty()) {
+        let _ = writeln!(s, "### Efficiency vs context length\n");
+        s.push_str(&lengths::table(&runs));
+        let _ = writeln!(s, "\nEach length is its own held-out set of the task in each run's `sweep.json` (the same examples for every model), answered greedily with the KV cache one example at a time. Working memory: the peak of live bytes during decoding minus what was live when it began (weights, tokenizer, examples), i.e. activations and the KV cache; peak memory includes everything. KV cache: what the cache holds after the prompt (RCKV latents + exact rows, all layers). A model without a retriever reads at most `model.max_len` tokens: the end of the context before the question.\n");
+        for len in [8192, 16384] {
+            if let Some(c) = lengths::comparison(&runs, len) {
+                let _ = writeln!(s, "{c}\n");
+            }
+        }
+    }
     let _ = writeln!(s, "### Adaptation Metrics\n");
     s.push_str(&tables::adaptation(&runs));
     let _ = writeln!(s, "\nNot measured yet: the streaming scenario is not implemented. Definitions it will use — information retention = accuracy on probes older than the exact window; temporal consistency = fraction of post-update probes answered with the latest value; adaptation speed = 1 − k/K.\n");

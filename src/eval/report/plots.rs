@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -165,29 +166,21 @@ fn grouped(
     Ok(())
 }
 
-/// Lines `(name, points)` over a shared x axis.
-pub fn lines(
+/// Mesh, one line per series (markers on every point when `markers`; a lone point is
+/// always a marker) and the legend, on any pair of f64 axes.
+fn draw_lines<'a, X, Y>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
     path: &Path,
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
+    (x_desc, y_desc): (&str, &str),
     series: &[(String, Vec<(f64, f64)>)],
-) -> Result<(), ReportError> {
-    font()?;
+    markers: bool,
+    legend_at: SeriesLabelPosition,
+) -> Result<(), ReportError>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
     let e = err(path);
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(&e)?;
-    let pts = || series.iter().flat_map(|(_, p)| p.iter().copied());
-    let xmax = top(pts().map(|p| p.0).fold(0.0, f64::max)) / 1.15;
-    let ymax = top(pts().map(|p| p.1).fold(0.0, f64::max));
-    let ymin = pts().map(|p| p.1).fold(0.0, f64::min);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 24))
-        .margin(16)
-        .x_label_area_size(50)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0.0..xmax.max(1.0), ymin..ymax)
-        .map_err(&e)?;
     chart
         .configure_mesh()
         .x_desc(x_desc)
@@ -204,22 +197,104 @@ pub fn lines(
                 .map_err(&e)?
                 .label(name.clone())
                 .legend(move |(x, y)| Circle::new((x + 7, y), 4, color.filled()));
-        } else {
+            continue;
+        }
+        chart
+            .draw_series(LineSeries::new(p.iter().copied(), style))
+            .map_err(&e)?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        if markers {
             chart
-                .draw_series(LineSeries::new(p.iter().copied(), style))
-                .map_err(&e)?
-                .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+                .draw_series(p.iter().map(|&q| Circle::new(q, 4, style.filled())))
+                .map_err(&e)?;
         }
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend_at)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 15))
         .draw()
         .map_err(&e)?;
+    Ok(())
+}
+
+fn line_chart<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, BitMapBackend<'b>> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, ("sans-serif", 24))
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(80);
+    b
+}
+
+/// Lines `(name, points)` over a shared x axis.
+pub fn lines(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), ReportError> {
+    font()?;
+    let e = err(path);
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(&e)?;
+    let pts = || series.iter().flat_map(|(_, p)| p.iter().copied());
+    let xmax = top(pts().map(|p| p.0).fold(0.0, f64::max)) / 1.15;
+    let ymax = top(pts().map(|p| p.1).fold(0.0, f64::max));
+    let ymin = pts().map(|p| p.1).fold(0.0, f64::min);
+    let mut chart = line_chart(&root, title)
+        .build_cartesian_2d(0.0..xmax.max(1.0), ymin..ymax)
+        .map_err(&e)?;
+    let at = SeriesLabelPosition::UpperRight;
+    draw_lines(&mut chart, path, (x_desc, y_desc), series, false, at)?;
+    root.present().map_err(&e)?;
+    Ok(())
+}
+
+/// Lines `(name, points)` on log-log axes (positive points only), for quantities that span
+/// orders of magnitude against context length.
+pub fn lines_log(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), ReportError> {
+    font()?;
+    let e = err(path);
+    let series: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(n, p)| {
+            let ok = |q: &&(f64, f64)| q.0 > 0.0 && q.1 > 0.0 && q.0.is_finite() && q.1.is_finite();
+            (n.clone(), p.iter().filter(ok).copied().collect())
+        })
+        .collect();
+    let pts = || series.iter().flat_map(|(_, p)| p.iter().copied());
+    let (xmin, xmax) = pts().fold((f64::MAX, 0.0f64), |(a, b), q| (a.min(q.0), b.max(q.0)));
+    let (ymin, ymax) = pts().fold((f64::MAX, 0.0f64), |(a, b), q| (a.min(q.1), b.max(q.1)));
+    if xmax <= 0.0 || ymax <= 0.0 {
+        return Err(ReportError::Plot(format!(
+            "{}: no positive points to draw",
+            path.display()
+        )));
+    }
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(&e)?;
+    let mut chart = line_chart(&root, title)
+        .build_cartesian_2d(
+            (xmin / 1.2..xmax * 1.2).log_scale(),
+            (ymin / 1.5..ymax * 1.5).log_scale(),
+        )
+        .map_err(&e)?;
+    let at = SeriesLabelPosition::UpperLeft;
+    draw_lines(&mut chart, path, (x_desc, y_desc), &series, true, at)?;
     root.present().map_err(&e)?;
     Ok(())
 }

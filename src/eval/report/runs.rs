@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::ReportError;
+use crate::eval::sweep::SweepPoint;
 use crate::train::metrics::read_jsonl;
 
 /// One model's evaluation, as the tables need it.
@@ -25,6 +26,8 @@ pub struct ModelRun {
     pub wall_seconds: f64,
     /// Training log (empty when the folder has none).
     pub log: Vec<Value>,
+    /// The length sweep beside it (`sweep.json`; empty when there is none).
+    pub sweep: Vec<SweepPoint>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,8 +61,7 @@ fn num(v: &Value, path: &[&str], file: &Path) -> Result<f64, ReportError> {
     })
 }
 
-/// Parses one `eval.json`.
-pub fn read_eval(path: &Path) -> Result<ModelRun, ReportError> {
+fn read_json(path: &Path) -> Result<Value, ReportError> {
     let text = std::fs::read_to_string(path).map_err(|e| ReportError::Io {
         path: path.display().to_string(),
         source: e,
@@ -68,6 +70,12 @@ pub fn read_eval(path: &Path) -> Result<ModelRun, ReportError> {
         path: path.display().to_string(),
         detail: e.to_string(),
     })?;
+    Ok(v)
+}
+
+/// Parses one `eval.json`.
+pub fn read_eval(path: &Path) -> Result<ModelRun, ReportError> {
+    let v = read_json(path)?;
     let m = &v["metrics"];
     let task = if m["task"].is_null() {
         None
@@ -108,6 +116,12 @@ pub fn read_eval(path: &Path) -> Result<ModelRun, ReportError> {
     } else {
         Vec::new()
     };
+    let sweep_path = folder.join("sweep.json");
+    let sweep = if sweep_path.is_file() {
+        read_sweep(&sweep_path)?
+    } else {
+        Vec::new()
+    };
     let name = v["model"]
         .as_str()
         .ok_or_else(|| ReportError::Field {
@@ -127,6 +141,15 @@ pub fn read_eval(path: &Path) -> Result<ModelRun, ReportError> {
         data: v["data"].as_str().unwrap_or("").to_string(),
         wall_seconds: v["wall_seconds"].as_f64().unwrap_or(f64::NAN),
         log,
+        sweep,
+    })
+}
+
+fn read_sweep(path: &Path) -> Result<Vec<SweepPoint>, ReportError> {
+    let v = read_json(path)?;
+    serde_json::from_value(v["points"].clone()).map_err(|e| ReportError::Json {
+        path: path.display().to_string(),
+        detail: format!("`points`: {e}"),
     })
 }
 

@@ -1,0 +1,261 @@
+//! Incremental inference with a KV cache: one forward over the prompt (the prefill), then one
+//! row per generated token.
+//!
+//! Per layer the cache holds the kept context as RCKV latents `[C, lat]` (when RCKV is on)
+//! and every other row's post-RoPE key and value exactly (`[m, dm]`). A decode step
+//! reconstructs the context keys and values from the latents (`k̂ = c·Uk`, RoPE at their
+//! original positions; `v̂ = c·Uv`), so between steps only the latents are resident: that is
+//! the compressed cache's memory saving. The context does not grow while answering, so the
+//! ring does not rotate during decoding; DSR's selection is fixed by the question.
+//!
+//! Choices:
+//! - A decode step's single query reads every cached key (`q·Kᵀ`, softmax, `·V` as batched
+//!   matmuls over the heads, the same ops on both backends). That is linear in the cache per
+//!   token; SQA's routing is what makes the prefill sub-quadratic. Without SQA (or with
+//!   `top_k = clusters`, which SQA defines as dense attention) the cached decoder computes
+//!   exactly what the full forward computes for the last row; with routing the full forward's
+//!   k-means depends on every key including later ones, so no causal cache can reproduce it
+//!   bit for bit, and the evaluation reports how often the two agree.
+//! - The backends have no in-place row append, so a new row is added by two scatters into a
+//!   buffer one row longer (`embedding_backward` sums rows into place): O(cache) per token,
+//!   the same order as the attention itself.
+
+use super::layer::{self, mm};
+use super::{retriever, Batch, Model, ModelError, Weights};
+use crate::backend::Backend;
+use crate::data::Example;
+use crate::kernels::matmul::MatmulDims;
+use crate::model::params::LayerIdx;
+
+struct LayerKv<B: Backend> {
+    /// RCKV latents of the kept context `[C, lat]` and the context rows' positions.
+    latent: Option<(B::T, Vec<u32>)>,
+    /// Exact post-RoPE keys and values `[rows, dm]` (everything not in `latent`).
+    k: B::T,
+    v: B::T,
+    rows: usize,
+}
+
+/// A prompt's cached state; [`KvDecoder::step`] feeds one token and returns its logits.
+pub struct KvDecoder<'m, B: Backend> {
+    model: &'m Model<B>,
+    layers: Vec<LayerKv<B>>,
+    /// Original position of the next token.
+    pos: u32,
+    /// Context tokens offered, and kept by DSR and the ring.
+    pub ctx_tokens: usize,
+    pub ctx_kept: usize,
+}
+
+/// `[a; b]` along rows (`a: [na, w]`, `b: [nb, w]`).
+fn concat_rows<B: Backend>(
+    be: &B,
+    a: &B::T,
+    na: usize,
+    b: &B::T,
+    nb: usize,
+) -> Result<B::T, ModelError> {
+    let n = na + nb;
+    let ia: Vec<u32> = (0..na as u32).collect();
+    let ib: Vec<u32> = (na as u32..n as u32).collect();
+    Ok(be.add(
+        &be.embedding_backward(a, &ia, n)?,
+        &be.embedding_backward(b, &ib, n)?,
+        1.0,
+    )?)
+}
+
+impl<'m, B: Backend> KvDecoder<'m, B> {
+    /// Runs `prompt` (its last row's logits are the first generated token's) and keeps each
+    /// layer's keys and values. Returns the decoder and those logits `[1, vocab]`.
+    pub fn prefill(
+        be: &B,
+        model: &'m Model<B>,
+        prompt: &Example,
+    ) -> Result<(Self, B::T), ModelError> {
+        let cfg = &model.cfg;
+        let w = Weights {
+            be,
+            cfg,
+            p: &model.params,
+        };
+        let idx = &model.layout.idx;
+        let ret = retriever::run(
+            &w,
+            std::slice::from_ref(prompt),
+            None,
+            (idx.wte, idx.dsr_wr, idx.dsr_wq),
+        )?;
+        let batch = Batch::build(std::slice::from_ref(prompt), &ret.plans, 0)?;
+        let (l, heads) = (batch.l, cfg.model.heads);
+        let kept_ctx = batch.kept_ctx.first().copied().unwrap_or(0);
+        let mut x = be.embedding_forward(&model.params[idx.wte], &batch.ids)?;
+        let mut layers = Vec::with_capacity(idx.layers.len());
+        for li in &idx.layers {
+            let (out, cache) = layer::forward(&w, li, &batch, x)?;
+            let (kh, vh, latent) = cache.attention_kv();
+            let k = be.merge_heads(kh, 1, l, heads)?;
+            let v = be.merge_heads(vh, 1, l, heads)?;
+            let kv = match latent {
+                Some(c) => {
+                    let rest: Vec<u32> = (kept_ctx as u32..l as u32).collect();
+                    LayerKv {
+                        latent: Some((c.clone(), batch.positions[..kept_ctx].to_vec())),
+                        k: be.embedding_forward(&k, &rest)?,
+                        v: be.embedding_forward(&v, &rest)?,
+                        rows: rest.len(),
+                    }
+                }
+                None => LayerKv {
+                    latent: None,
+                    k,
+                    v,
+                    rows: l,
+                },
+            };
+            layers.push(kv);
+            x = out.x;
+        }
+        let last = be.embedding_forward(&x, &[l as u32 - 1])?;
+        let dec = KvDecoder {
+            model,
+            layers,
+            pos: prompt.ids.len() as u32,
+            ctx_tokens: ret.ctx_tokens,
+            ctx_kept: ret.ctx_kept,
+        };
+        let logits = dec.head(be, &last)?;
+        Ok((dec, logits))
+    }
+
+    /// Feeds `token` at the next position; returns its logits `[1, vocab]`.
+    pub fn step(&mut self, be: &B, token: u32) -> Result<B::T, ModelError> {
+        let model = self.model;
+        let idx = &model.layout.idx;
+        let mut x = be.embedding_forward(&model.params[idx.wte], &[token])?;
+        let pos = self.pos;
+        for (li, kv) in idx.layers.iter().zip(self.layers.iter_mut()) {
+            x = layer_step(be, model, li, kv, x, pos)?;
+        }
+        self.pos += 1;
+        self.head(be, &x)
+    }
+
+    /// Bytes the cache holds between steps (latents plus exact rows, f32).
+    pub fn cache_bytes(&self) -> usize {
+        let be_len = |shape_rows: usize, width: usize| shape_rows * width * 4;
+        let cfg = &self.model.cfg;
+        self.layers
+            .iter()
+            .map(|kv| {
+                let lat = kv
+                    .latent
+                    .as_ref()
+                    .map_or(0, |(_, pos)| be_len(pos.len(), cfg.rckv.compressed_dim));
+                lat + 2 * be_len(kv.rows, cfg.model.d_model)
+            })
+            .sum()
+    }
+
+    fn head(&self, be: &B, x: &B::T) -> Result<B::T, ModelError> {
+        let m = self.model;
+        let idx = &m.layout.idx;
+        let cfg = &m.cfg.model;
+        let (h, _, _) = be.layernorm_forward(
+            x,
+            &m.params[idx.lnf_g],
+            &m.params[idx.lnf_b],
+            cfg.layernorm_eps,
+        )?;
+        let dims = MatmulDims {
+            trans_b: true,
+            ..mm(1, cfg.d_model, cfg.vocab_size)
+        };
+        Ok(be.matmul(&h, &m.params[idx.wte], &dims)?)
+    }
+}
+
+/// `[1, dm]` heads → RoPE at `positions` → `[n, dm]` (`x: [n, dm]`).
+fn rope_rows<B: Backend>(
+    be: &B,
+    x: &B::T,
+    n: usize,
+    heads: usize,
+    positions: &[u32],
+    base: f32,
+) -> Result<B::T, ModelError> {
+    let d = be.shape(x)[1] / heads;
+    let split = be.reshape(&be.split_heads(x, 1, n, heads)?, &[1, heads, n, d])?;
+    let r = be.reshape(&be.rope_forward(&split, positions, base)?, &[heads, n, d])?;
+    Ok(be.merge_heads(&r, 1, n, heads)?)
+}
+
+/// One block for one new row `x: [1, dm]` at position `pos`, appending its key and value.
+fn layer_step<B: Backend>(
+    be: &B,
+    model: &Model<B>,
+    li: &LayerIdx,
+    kv: &mut LayerKv<B>,
+    x: B::T,
+    pos: u32,
+) -> Result<B::T, ModelError> {
+    let cfg = &model.cfg;
+    let p = &model.params;
+    let (dm, heads, eps) = (cfg.model.d_model, cfg.model.heads, cfg.model.layernorm_eps);
+    let base = cfg.model.rope_base;
+    let d = dm / heads;
+    let (h1, _, _) = be.layernorm_forward(&x, &p[li.ln1_g], &p[li.ln1_b], eps)?;
+    let q = be.matmul(&h1, &p[li.wq], &mm(1, dm, dm))?;
+    let k = be.matmul(&h1, &p[li.wk], &mm(1, dm, dm))?;
+    let v = be.matmul(&h1, &p[li.wv], &mm(1, dm, dm))?;
+    let q = rope_rows(be, &q, 1, heads, &[pos], base)?;
+    let k = rope_rows(be, &k, 1, heads, &[pos], base)?;
+    kv.k = concat_rows(be, &kv.k, kv.rows, &k, 1)?;
+    kv.v = concat_rows(be, &kv.v, kv.rows, &v, 1)?;
+    kv.rows += 1;
+
+    let (keys, values, n) = match &kv.latent {
+        Some((c, positions)) => {
+            let (nc, lat) = (positions.len(), cfg.rckv.compressed_dim);
+            let khat = be.matmul(c, &p[li.rk_uk], &mm(nc, lat, dm))?;
+            let vhat = be.matmul(c, &p[li.rk_uv], &mm(nc, lat, dm))?;
+            let khat = rope_rows(be, &khat, nc, heads, positions, base)?;
+            (
+                concat_rows(be, &khat, nc, &kv.k, kv.rows)?,
+                concat_rows(be, &vhat, nc, &kv.v, kv.rows)?,
+                nc + kv.rows,
+            )
+        }
+        None => (kv.k.clone(), kv.v.clone(), kv.rows),
+    };
+    let qh = be.split_heads(&q, 1, 1, heads)?;
+    let kh = be.split_heads(&keys, 1, n, heads)?;
+    let vh = be.split_heads(&values, 1, n, heads)?;
+    let scores = be.matmul(
+        &qh,
+        &kh,
+        &MatmulDims {
+            batch: heads,
+            trans_b: true,
+            ..mm(1, d, n)
+        },
+    )?;
+    let scores = be.reshape(&be.scale(&scores, 1.0 / (d as f32).sqrt())?, &[heads, n])?;
+    let probs = be.softmax_forward(&scores)?;
+    let o = be.matmul(
+        &probs,
+        &vh,
+        &MatmulDims {
+            batch: heads,
+            ..mm(1, n, d)
+        },
+    )?;
+    let om = be.merge_heads(&be.reshape(&o, &[heads, 1, d])?, 1, 1, heads)?;
+    let x2 = be.add(&x, &be.matmul(&om, &p[li.wo], &mm(1, dm, dm))?, 1.0)?;
+    let f = 4 * cfg.model.hidden_dim;
+    let (h2, _, _) = be.layernorm_forward(&x2, &p[li.ln2_g], &p[li.ln2_b], eps)?;
+    let u = be.bias_forward(&be.matmul(&h2, &p[li.w1], &mm(1, dm, f))?, &p[li.b1])?;
+    let g = be.gelu_forward(&u)?;
+    let y = be.bias_forward(&be.matmul(&g, &p[li.w2], &mm(1, f, dm))?, &p[li.b2])?;
+    Ok(be.add(&x2, &y, 1.0)?)
+}
