@@ -9,7 +9,10 @@ use crate::frame_stats::{quantiles, FrameStats};
 use crate::kernels::{Kernels, SharedDevice};
 use crate::subject::{InputSource, Subject};
 use crate::trainer::{TrainMsg, TrainState, Trainer};
-use crate::views::{attention::AttentionState, cache::CacheState, dsr::DsrState, metrics::MetricsState, run::RunForm};
+use crate::views::{
+    attention::AttentionState, cache::CacheState, dsr::DsrState, metrics::MetricsState,
+    run::RunForm,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -60,6 +63,8 @@ pub struct AppState {
     pub frames: FrameStats,
     /// Tokens to stream into the rings as soon as the cache view has data.
     pub pending_feed: usize,
+    /// This frame asked for the next one at once (training, evaluating or playing).
+    animating: bool,
     version: u64,
     keys: [Option<ViewKey>; 3],
 }
@@ -91,6 +96,7 @@ impl AppState {
             status: "Load a checkpoint or start training.".into(),
             frames: FrameStats::default(),
             pending_feed: 0,
+            animating: false,
             version: 0,
             keys: [None, None, None],
         }
@@ -109,7 +115,13 @@ impl AppState {
     pub fn load_from_form(&mut self) {
         let v = self.next_version();
         let cfg = self.form.config.clone();
-        match crate::subject::load(&self.form.checkpoint, Some(&cfg).filter(|c| !c.trim().is_empty()).map(|c| c.as_str()), v) {
+        match crate::subject::load(
+            &self.form.checkpoint,
+            Some(&cfg)
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| c.as_str()),
+            v,
+        ) {
             Ok(s) => {
                 self.status = format!("loaded {}", s.origin);
                 self.subject = Some(s);
@@ -120,7 +132,11 @@ impl AppState {
 
     /// Starts training with the form's preset, data, steps and output folder.
     pub fn start_training(&mut self, ctx: &egui::Context) {
-        if self.trainer.as_ref().is_some_and(|t| t.state != TrainState::Ended) {
+        if self
+            .trainer
+            .as_ref()
+            .is_some_and(|t| t.state != TrainState::Ended)
+        {
             self.error("a run is already going: stop it first");
             return;
         }
@@ -130,8 +146,14 @@ impl AppState {
                 self.metrics.source = format!("live run ({})", opts.data);
                 let total = opts.steps;
                 let c = ctx.clone();
-                let threads = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
-                self.trainer = Some(Trainer::start(self.kernels.clone(), opts, threads, move || c.request_repaint()));
+                let threads = std::thread::available_parallelism()
+                    .map_or(1, |n| n.get().saturating_sub(1).max(1));
+                self.trainer = Some(Trainer::start(
+                    self.kernels.clone(),
+                    opts,
+                    threads,
+                    move || c.request_repaint(),
+                ));
                 self.status = format!("training: 0 / {total} steps");
             }
             Err(e) => self.error(format!("train: {e:#}")),
@@ -146,7 +168,13 @@ impl AppState {
         let c = ctx.clone();
         self.metrics.eval_latencies.clear();
         self.metrics.eval = None;
-        self.evaluator = Some(Evaluator::start(self.kernels.clone(), s, self.form.input_spec.clone(), self.form.eval_examples, move || c.request_repaint()));
+        self.evaluator = Some(Evaluator::start(
+            self.kernels.clone(),
+            s,
+            self.form.input_spec.clone(),
+            self.form.eval_examples,
+            move || c.request_repaint(),
+        ));
     }
 
     /// Drains the background threads' messages.
@@ -165,14 +193,22 @@ impl AppState {
                 TrainMsg::Params { step, params } => {
                     if let Ok(cfg) = self.form.training_config() {
                         let v = self.next_version();
-                        self.subject = Some(Subject { cfg, params, origin: format!("live run, step {step}"), version: v });
+                        self.subject = Some(Subject {
+                            cfg,
+                            params,
+                            origin: format!("live run, step {step}"),
+                            version: v,
+                        });
                     }
                 }
                 TrainMsg::Done { steps, checkpoint } => {
                     self.status = match checkpoint {
                         Some(p) => {
                             self.form.checkpoint = p.display().to_string();
-                            format!("training ended after {steps} steps; checkpoint {}", p.display())
+                            format!(
+                                "training ended after {steps} steps; checkpoint {}",
+                                p.display()
+                            )
                         }
                         None => format!("training ended after {steps} steps"),
                     };
@@ -194,7 +230,11 @@ impl AppState {
         }
         for m in emsgs {
             match m {
-                EvalMsg::Progress { done, total, latency_s } => {
+                EvalMsg::Progress {
+                    done,
+                    total,
+                    latency_s,
+                } => {
                     self.metrics.eval_progress = Some((done, total));
                     self.metrics.eval_latencies.push(latency_s);
                 }
@@ -221,14 +261,31 @@ impl AppState {
             Tab::Cache => 2,
         };
         let Some(subject) = &self.subject else { return };
-        let (layer, head) = if slot == 0 { (self.attention.layer, self.attention.head) } else { (0, 0) };
-        let key: ViewKey = (subject.version, self.form.input_spec.clone(), self.form.input_index, layer, head, self.kernels.is_cpu());
+        let (layer, head) = if slot == 0 {
+            (self.attention.layer, self.attention.head)
+        } else {
+            (0, 0)
+        };
+        let key: ViewKey = (
+            subject.version,
+            self.form.input_spec.clone(),
+            self.form.input_index,
+            layer,
+            head,
+            self.kernels.is_cpu(),
+        );
         if self.keys[slot].as_ref() == Some(&key) {
             return;
         }
         self.keys[slot] = Some(key);
-        let Some(inputs) = &mut self.inputs else { return };
-        let ex = match inputs.example(&self.form.input_spec, subject.cfg.train.seed, self.form.input_index) {
+        let Some(inputs) = &mut self.inputs else {
+            return;
+        };
+        let ex = match inputs.example(
+            &self.form.input_spec,
+            subject.cfg.train.seed,
+            self.form.input_index,
+        ) {
             Ok(e) => e,
             Err(e) => {
                 self.errors.push(format!("input: {e:#}"));
@@ -260,7 +317,7 @@ impl AppState {
 
     /// One frame of the whole UI.
     pub fn show(&mut self, ui: &mut Ui) {
-        let t0 = self.frames.begin();
+        let t0 = self.frames.begin(self.animating);
         self.poll();
         let ctx = ui.ctx().clone();
         egui::Panel::top("tabs").show(ui, |ui| {
@@ -273,9 +330,12 @@ impl AppState {
                 ui.checkbox(&mut self.frames.show, "frame overlay");
             });
         });
-        egui::Panel::left("run").resizable(false).exact_size(270.0).show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| crate::views::run::show(self, ui, &ctx));
-        });
+        egui::Panel::left("run")
+            .resizable(false)
+            .exact_size(270.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| crate::views::run::show(self, ui, &ctx));
+            });
         if !self.errors.is_empty() {
             egui::Panel::bottom("errors").show(ui, |ui| {
                 let mut dismiss = None;
@@ -301,19 +361,31 @@ impl AppState {
             },
             Tab::Attention => {
                 let inputs = &self.inputs;
-                let token = |id: u32| inputs.as_ref().map_or(format!("#{id}"), |s| s.token_text(id));
+                let token = |id: u32| {
+                    inputs
+                        .as_ref()
+                        .map_or(format!("#{id}"), |s| s.token_text(id))
+                };
                 self.attention.show(ui, &token)
             }
             Tab::Dsr => self.dsr.show(ui),
             Tab::Cache => self.cache.show(ui),
         });
-        if self.trainer.as_ref().is_some_and(|t| t.state == TrainState::Running) || self.evaluator.is_some() {
+        self.animating = self
+            .trainer
+            .as_ref()
+            .is_some_and(|t| t.state == TrainState::Running)
+            || self.evaluator.is_some()
+            || self.cache.playing;
+        if self.animating {
             ctx.request_repaint();
         }
         if self.frames.show {
             self.overlay(&ctx);
         }
-        let context = self.trainer.as_ref().map_or("idle".to_string(), |t| format!("{:?} {}", t.state, self.metrics.records.len()));
+        let context = self.trainer.as_ref().map_or("idle".to_string(), |t| {
+            format!("{:?} {}", t.state, self.metrics.records.len())
+        });
         self.frames.end(t0, &context);
     }
 
@@ -325,7 +397,9 @@ impl AppState {
             .interactable(false)
             .show(ctx, |ui| {
                 egui::Frame::popup(ui.style()).show(ui, |ui| {
-                    ui.small(format!("frame p50 {p50:.1} ms  p95 {p95:.1} ms  max {max:.1} ms"));
+                    ui.small(format!(
+                        "frame p50 {p50:.1} ms  p95 {p95:.1} ms  max {max:.1} ms"
+                    ));
                     ui.small(format!("ui build p50 {u50:.1} ms  p95 {u95:.1} ms"));
                 });
             });
@@ -333,7 +407,11 @@ impl AppState {
 
     pub fn open_log(&mut self, path: &str) {
         let p = std::path::PathBuf::from(path.trim());
-        let file = if p.is_dir() { p.join("metrics.jsonl") } else { p };
+        let file = if p.is_dir() {
+            p.join("metrics.jsonl")
+        } else {
+            p
+        };
         match dsrsq::train::metrics::read_jsonl(&file) {
             Ok(r) => {
                 self.metrics.records = r;
@@ -346,7 +424,10 @@ impl AppState {
     pub fn open_eval(&mut self, path: &str) {
         let res = std::fs::read_to_string(path.trim())
             .map_err(|e| format!("{}: {e}", path.trim()))
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| format!("{}: {e}", path.trim())));
+            .and_then(|t| {
+                serde_json::from_str::<serde_json::Value>(&t)
+                    .map_err(|e| format!("{}: {e}", path.trim()))
+            });
         match res {
             Ok(v) => self.metrics.eval = Some(v),
             Err(e) => self.error(format!("eval results: {e}")),

@@ -82,7 +82,8 @@ fn run(
 ) -> anyhow::Result<Value> {
     let tok = Tok::bundled()?;
     let cfg = &subject.cfg;
-    let ds = DataSpec::parse(spec)?.open(&tok, cfg.train.seed, Split::Eval, &LoadOptions::default())?;
+    let ds =
+        DataSpec::parse(spec)?.open(&tok, cfg.train.seed, Split::Eval, &LoadOptions::default())?;
     let set = (0..examples as u64)
         .map(|i| ds.example(i))
         .collect::<Result<Vec<_>, _>>()?;

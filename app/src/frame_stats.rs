@@ -20,7 +20,13 @@ pub struct FrameStats {
 impl Default for FrameStats {
     fn default() -> Self {
         let log = std::env::var_os("DSRSQ_APP_FRAME_LOG")
-            .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok())
+            .and_then(|p| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .ok()
+            })
             .map(|f| (f, Instant::now(), Instant::now()));
         Self {
             last: None,
@@ -44,9 +50,11 @@ pub fn quantiles(v: &VecDeque<f32>) -> (f32, f32, f32) {
 }
 
 impl FrameStats {
-    pub fn begin(&mut self) -> Instant {
+    /// Starts a frame. `continuous`: the previous frame asked for the next one at once, so
+    /// the interval is a frame time (idle gaps between input events are not).
+    pub fn begin(&mut self, continuous: bool) -> Instant {
         let now = Instant::now();
-        if let Some(l) = self.last {
+        if let (Some(l), true) = (self.last, continuous) {
             push(&mut self.intervals, (now - l).as_secs_f32());
         }
         self.last = Some(now);

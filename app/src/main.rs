@@ -6,7 +6,7 @@
 //! Options (all optional): `--config PRESET|FILE`, `--checkpoint FILE|RUN_DIR`, `--view
 //! metrics|attention|dsr|cache`, `--input SPEC`, `--index N`, `--query ROW`, `--feed N` (tokens
 //! streamed into the rings at start), `--train` (start the form's preset at once), `--preset
-//! NAME`, `--steps N`, `--metrics FILE|RUN_DIR`, `--eval-json FILE`, `--exit-after SECONDS`.
+//! NAME`, `--steps N`, `--out DIR`, `--metrics FILE|RUN_DIR`, `--eval-json FILE`, `--exit-after SECONDS`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use dsrsq::device::{select, GpuContext};
 use dsrsq_app::kernels::SharedDevice;
+use dsrsq_app::trainer::TrainState;
 use dsrsq_app::{AppState, Tab};
 use eframe::egui;
 
@@ -29,7 +30,14 @@ fn parse_args() -> Result<Args> {
         match a.as_str() {
             "--train" => train = true,
             "--help" | "-h" => {
-                println!("{}", include_str!("main.rs").lines().take(10).collect::<Vec<_>>().join("\n"));
+                println!(
+                    "{}",
+                    include_str!("main.rs")
+                        .lines()
+                        .take(10)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
                 std::process::exit(0);
             }
             s if s.starts_with("--") => {
@@ -61,7 +69,10 @@ fn shared_device() -> Option<(SharedDevice, egui_wgpu::WgpuSetup)> {
                 device: ctx.device.clone(),
                 queue: ctx.queue.clone(),
             };
-            eprintln!("dsrsq-app: renderer and kernels share {} ({:?})", info.name, info.backend);
+            eprintln!(
+                "dsrsq-app: renderer and kernels share {} ({:?})",
+                info.name, info.backend
+            );
             Some((
                 SharedDevice {
                     ctx: Arc::new(ctx),
@@ -72,7 +83,10 @@ fn shared_device() -> Option<(SharedDevice, egui_wgpu::WgpuSetup)> {
             ))
         }
         Err(e) => {
-            eprintln!("dsrsq-app: cannot open {} for the kernels ({e}); views run on the CPU backend", adapter.get_info().name);
+            eprintln!(
+                "dsrsq-app: cannot open {} for the kernels ({e}); views run on the CPU backend",
+                adapter.get_info().name
+            );
             None
         }
     }
@@ -88,7 +102,11 @@ impl eframe::App for App {
         self.state.show(ui);
         if let Some(t) = self.exit_at {
             if Instant::now() >= t {
-                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                // Stop a running training first, so its checkpoint is written before exit.
+                match &mut self.state.trainer {
+                    Some(tr) if tr.state != TrainState::Ended => tr.stop(),
+                    _ => ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close),
+                }
             }
             ui.ctx().request_repaint_after(Duration::from_millis(200));
         }
@@ -96,7 +114,13 @@ impl eframe::App for App {
 }
 
 fn apply(state: &mut AppState, args: &Args, ctx: &egui::Context) {
-    let get = |k: &str| args.pairs.iter().rev().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        args.pairs
+            .iter()
+            .rev()
+            .find(|(a, _)| a == k)
+            .map(|(_, v)| v.clone())
+    };
     if let Some(p) = get("preset") {
         match dsrsq_app::views::run::PRESETS.iter().position(|x| x.0 == p) {
             Some(i) => state.form.set_preset(i),
@@ -105,6 +129,9 @@ fn apply(state: &mut AppState, args: &Args, ctx: &egui::Context) {
     }
     if let Some(n) = get("steps").and_then(|s| s.parse().ok()) {
         state.form.steps = n;
+    }
+    if let Some(o) = get("out") {
+        state.form.out_dir = o;
     }
     if let Some(c) = get("config") {
         state.form.config = c;
@@ -146,10 +173,16 @@ fn apply(state: &mut AppState, args: &Args, ctx: &egui::Context) {
 
 fn main() -> Result<()> {
     let args = parse_args()?;
-    let exit_after: Option<f64> = args.pairs.iter().find(|(k, _)| k == "exit-after").and_then(|(_, v)| v.parse().ok());
+    let exit_after: Option<f64> = args
+        .pairs
+        .iter()
+        .find(|(k, _)| k == "exit-after")
+        .and_then(|(_, v)| v.parse().ok());
     let shared = shared_device();
     let mut options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_inner_size([1280.0, 800.0]).with_title("DSRSQ"),
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1280.0, 800.0])
+            .with_title("DSRSQ"),
         ..Default::default()
     };
     let kernels_dev = shared.as_ref().map(|(d, _)| d.clone());

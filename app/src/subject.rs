@@ -9,7 +9,6 @@ use dsrsq::model::{Config, Model};
 use dsrsq::train::checkpoint;
 use dsrsq::Tensor;
 
-
 /// Parameters on the host with their config.
 #[derive(Clone)]
 pub struct Subject {
@@ -97,7 +96,12 @@ impl InputSource {
     pub fn example(&mut self, spec: &str, seed: u64, index: u64) -> Result<Example> {
         let fresh = !matches!(&self.opened, Some((s, sd, _)) if s == spec && *sd == seed);
         if fresh {
-            let ds = DataSpec::parse(spec)?.open(&self.tok, seed, Split::Eval, &LoadOptions::default())?;
+            let ds = DataSpec::parse(spec)?.open(
+                &self.tok,
+                seed,
+                Split::Eval,
+                &LoadOptions::default(),
+            )?;
             self.opened = Some((spec.to_string(), seed, ds));
         }
         match &self.opened {

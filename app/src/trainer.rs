@@ -19,9 +19,15 @@ use crate::kernels::Kernels;
 /// Messages from the training thread.
 pub enum TrainMsg {
     Record(Value),
-    Params { step: usize, params: Vec<Tensor> },
+    Params {
+        step: usize,
+        params: Vec<Tensor>,
+    },
     /// Ended (finished or stopped), with the checkpoint written, if any.
-    Done { steps: usize, checkpoint: Option<PathBuf> },
+    Done {
+        steps: usize,
+        checkpoint: Option<PathBuf>,
+    },
     Failed(String),
 }
 
@@ -69,18 +75,20 @@ impl Trainer {
                 };
                 // A panic in the library must end the run, not the app.
                 let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build();
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads.max(1))
+                        .build();
                     match pool {
-                        Ok(pool) => pool.install(|| {
-                            crate::with_backend!(&kernels, be => run(be, opts, &c, &send))
-                        }),
+                        Ok(pool) => pool.install(
+                            || crate::with_backend!(&kernels, be => run(be, opts, &c, &send)),
+                        ),
                         Err(e) => Err(format!("thread pool: {e}")),
                     }
                 }));
                 match res {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => send(TrainMsg::Failed(e)),
-                    Err(p) => send(TrainMsg::Failed(panic_text(&p))),
+                    Err(p) => send(TrainMsg::Failed(panic_text(&*p))),
                 }
             });
         let (handle, state, rx) = match handle {
@@ -132,7 +140,7 @@ impl Drop for Trainer {
     }
 }
 
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     let msg = p
         .downcast_ref::<String>()
         .cloned()

@@ -45,13 +45,21 @@ fn fixture() -> &'static Fixture {
         while !s.finished() {
             let mut r = s.step(&be).expect("step");
             // Timing and memory differ per run and machine: pinned so the image is stable.
-            for (k, v) in [("tokens_per_s", 1000.0 + 50.0 * records.len() as f64), ("step_seconds", 0.25), ("seconds", records.len() as f64), ("peak_rss_bytes", 2.0e8)] {
+            for (k, v) in [
+                ("tokens_per_s", 1000.0 + 50.0 * records.len() as f64),
+                ("step_seconds", 0.25),
+                ("seconds", records.len() as f64),
+                ("peak_rss_bytes", 2.0e8),
+            ] {
                 r[k] = json!(v);
             }
             records.push(r);
         }
         let checkpoint = s.save_checkpoint(&be, &dir).expect("checkpoint");
-        Fixture { checkpoint, records }
+        Fixture {
+            checkpoint,
+            records,
+        }
     })
 }
 
@@ -127,7 +135,11 @@ fn bad_checkpoint_is_an_error_in_the_ui() {
     st.form.checkpoint = "/nonexistent/run".into();
     st.load_from_form();
     assert!(st.subject.is_none());
-    assert!(st.errors.iter().any(|e| e.contains("no such file")), "{:?}", st.errors);
+    assert!(
+        st.errors.iter().any(|e| e.contains("no such file")),
+        "{:?}",
+        st.errors
+    );
     st.form.config = "no-such-preset".into();
     st.form.checkpoint = fixture().checkpoint.display().to_string();
     st.load_from_form();
@@ -148,20 +160,32 @@ fn start_and_stop_buttons_drive_training() {
     h.step();
     h.get_by_label("Start training").click();
     h.step();
-    assert_eq!(h.state().trainer.as_ref().map(|t| t.state), Some(TrainState::Running));
+    assert_eq!(
+        h.state().trainer.as_ref().map(|t| t.state),
+        Some(TrainState::Running)
+    );
     let t0 = Instant::now();
     while h.state().metrics.records.len() < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no training step arrived");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no training step arrived"
+        );
         std::thread::sleep(Duration::from_millis(20));
         h.step();
     }
     h.get_by_label("Pause").click();
     h.step();
-    assert_eq!(h.state().trainer.as_ref().map(|t| t.state), Some(TrainState::Paused));
+    assert_eq!(
+        h.state().trainer.as_ref().map(|t| t.state),
+        Some(TrainState::Paused)
+    );
     h.get_by_label("Stop").click();
     h.step();
     while h.state().trainer.as_ref().map(|t| t.state) != Some(TrainState::Ended) {
-        assert!(t0.elapsed() < Duration::from_secs(120), "training did not stop");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "training did not stop"
+        );
         std::thread::sleep(Duration::from_millis(20));
         h.step();
     }
@@ -169,7 +193,14 @@ fn start_and_stop_buttons_drive_training() {
     assert!(st.errors.is_empty(), "{:?}", st.errors);
     let steps = st.metrics.records.len();
     assert!(steps >= 2 && steps < 100_000);
-    assert!(st.subject.is_some(), "the stopped run's parameters are viewable");
-    assert!(st.form.checkpoint.ends_with(".safetensors"), "{}", st.form.checkpoint);
+    assert!(
+        st.subject.is_some(),
+        "the stopped run's parameters are viewable"
+    );
+    assert!(
+        st.form.checkpoint.ends_with(".safetensors"),
+        "{}",
+        st.form.checkpoint
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -50,7 +50,13 @@ pub fn inspect<B: Backend>(be: &B, model: &Model<B>, ex: &Example) -> Result<Dsr
         q0: ex.q0,
         q1: ex.q1,
     };
-    let fwd = be.dsr_scores(&e, &model.params[idx.dsr_wr], &model.params[idx.dsr_wq], &dims, &dcfg)?;
+    let fwd = be.dsr_scores(
+        &e,
+        &model.params[idx.dsr_wr],
+        &model.params[idx.dsr_wq],
+        &dims,
+        &dcfg,
+    )?;
     let sel = be.dsr_select(&fwd.scores, ex.q0, ex.q1, &dcfg)?;
     let scores = be.download(&fwd.scores)?.data;
     if scores.len() != ex.n_ctx {

@@ -29,12 +29,18 @@ impl Pca {
         let n = x.len() / d;
         let mut mean = vec![0.0_f64; d];
         for row in x.chunks_exact(d) {
-            mean.iter_mut().zip(row).for_each(|(m, &v)| *m += f64::from(v));
+            mean.iter_mut()
+                .zip(row)
+                .for_each(|(m, &v)| *m += f64::from(v));
         }
         mean.iter_mut().for_each(|m| *m /= n as f64);
         let mut cov = vec![0.0_f64; d * d];
         for row in x.chunks_exact(d) {
-            let c: Vec<f64> = row.iter().zip(&mean).map(|(&v, m)| f64::from(v) - m).collect();
+            let c: Vec<f64> = row
+                .iter()
+                .zip(&mean)
+                .map(|(&v, m)| f64::from(v) - m)
+                .collect();
             for a in 0..d {
                 for b in 0..d {
                     cov[a * d + b] += c[a] * c[b];

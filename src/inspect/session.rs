@@ -59,7 +59,11 @@ impl<B: Backend> TrainSession<B> {
         let load = LoadOptions::default();
         let data = spec.open(&tok, seed, Split::Train, &load)?;
         let eval_ds = spec.open(&tok, seed, Split::Eval, &load)?;
-        check_vocab(cfg.model.vocab_size, &tok, &[data.as_ref(), eval_ds.as_ref()])?;
+        check_vocab(
+            cfg.model.vocab_size,
+            &tok,
+            &[data.as_ref(), eval_ds.as_ref()],
+        )?;
         if opts.steps == 0 {
             return Err(InspectError::Input("train for at least one step".into()));
         }
@@ -72,7 +76,10 @@ impl<B: Backend> TrainSession<B> {
                     path: dir.display().to_string(),
                     source: e,
                 })?;
-                Some(MetricsLog::create(&dir.join("metrics.jsonl"), false).map_err(TrainError::from)?)
+                Some(
+                    MetricsLog::create(&dir.join("metrics.jsonl"), false)
+                        .map_err(TrainError::from)?,
+                )
             }
             None => None,
         };
@@ -130,7 +137,12 @@ impl<B: Backend> TrainSession<B> {
             }
             .into());
         }
-        let lr = lr_at(cfg.train.learning_rate, step, self.opts.warmup, Some(self.opts.steps));
+        let lr = lr_at(
+            cfg.train.learning_rate,
+            step,
+            self.opts.warmup,
+            Some(self.opts.steps),
+        );
         let stats = self.opt.apply(
             be,
             &self.model.layout,

@@ -4,7 +4,9 @@
 //! attention recall.
 
 use dsrsq::inspect::attention::AttentionInspect;
-use eframe::egui::{Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Ui, Vec2};
+use eframe::egui::{
+    Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Ui, Vec2,
+};
 use egui_plot::{Legend, Line, MarkerShape, Plot, PlotPoints, Points};
 
 use super::palette;
@@ -105,16 +107,27 @@ impl AttentionState {
                             let dim = q.is_some() && !routed.contains(&c);
                             let col = palette::cluster(c);
                             let col = if dim { col.gamma_multiply(0.25) } else { col };
-                            p.points(Points::new(format!("cluster {c}"), pts).color(col).radius(if dim { 2.0 } else { 3.0 }));
+                            p.points(
+                                Points::new(format!("cluster {c}"), pts)
+                                    .color(col)
+                                    .radius(if dim { 2.0 } else { 3.0 }),
+                            );
                         }
                         for (c, xy) in a.centroids_2d.iter().enumerate() {
                             let big = routed.contains(&(c as u32));
                             p.points(
-                                Points::new("centroids", vec![[f64::from(xy[0]), f64::from(xy[1])]])
-                                    .shape(MarkerShape::Diamond)
-                                    .color(palette::cluster(c as u32))
-                                    .filled(big)
-                                    .radius(if big { 8.0 } else { 6.0 }),
+                                Points::new(
+                                    "centroids",
+                                    vec![[f64::from(xy[0]), f64::from(xy[1])]],
+                                )
+                                .shape(MarkerShape::Diamond)
+                                .color(palette::cluster(c as u32))
+                                .filled(big)
+                                .radius(if big {
+                                    8.0
+                                } else {
+                                    6.0
+                                }),
                             );
                         }
                         if let Some(i) = q {
@@ -141,19 +154,30 @@ impl AttentionState {
                         .legend(Legend::default())
                         .show(ui, |p| {
                             let row = |m: &[f32]| -> Vec<[f64; 2]> {
-                                (0..=i).map(|j| [j as f64, f64::from(m[i * a.n + j])]).collect()
+                                (0..=i)
+                                    .map(|j| [j as f64, f64::from(m[i * a.n + j])])
+                                    .collect()
                             };
                             p.line(Line::new("dense weights", PlotPoints::new(row(&a.dense))));
                             p.line(Line::new("SQA weights", PlotPoints::new(row(&a.sparse))));
                         });
                 }
             });
-            for (k, (tex, title)) in textures.iter().zip(["dense causal", "SQA (grey: not read)"]).enumerate() {
+            for (k, (tex, title)) in textures
+                .iter()
+                .zip(["dense causal", "SQA (grey: not read)"])
+                .enumerate()
+            {
                 ui.vertical(|ui| {
                     ui.label(title);
                     let hs = (side * 0.5).max(100.0);
                     let (rect, resp) = ui.allocate_exact_size(Vec2::splat(hs), Sense::click());
-                    ui.painter().image(tex.id(), rect, Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)), Color32::WHITE);
+                    ui.painter().image(
+                        tex.id(),
+                        rect,
+                        Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+                        Color32::WHITE,
+                    );
                     if let Some(p) = resp.hover_pos() {
                         let i = (((p.y - rect.top()) / hs) * a.n as f32) as usize;
                         hovered = Some(i.min(a.n - 1));
@@ -163,7 +187,11 @@ impl AttentionState {
                     }
                     if let Some(i) = q {
                         let y = rect.top() + (i as f32 + 0.5) / a.n as f32 * hs;
-                        ui.painter().hline(rect.x_range(), y, Stroke::new(1.0, Color32::from_rgb(80, 220, 255)));
+                        ui.painter().hline(
+                            rect.x_range(),
+                            y,
+                            Stroke::new(1.0, Color32::from_rgb(80, 220, 255)),
+                        );
                     }
                     if k == 1 {
                         ui.label(format!("recall {:.3}", a.recall));

@@ -47,7 +47,10 @@ impl CacheState {
 
     fn refresh(&mut self) {
         let Some(s) = &self.stream else { return };
-        match (0..s.layers()).map(|l| s.ring(l)).collect::<Result<Vec<_>, _>>() {
+        match (0..s.layers())
+            .map(|l| s.ring(l))
+            .collect::<Result<Vec<_>, _>>()
+        {
             Ok(r) => self.rings = r,
             Err(e) => self.error = Some(e.to_string()),
         }
@@ -82,7 +85,11 @@ impl CacheState {
             if ui.button(label).clicked() {
                 self.playing = !self.playing;
             }
-            ui.add(egui::Slider::new(&mut self.speed, 1.0..=512.0).logarithmic(true).text("tokens/s"));
+            ui.add(
+                egui::Slider::new(&mut self.speed, 1.0..=512.0)
+                    .logarithmic(true)
+                    .text("tokens/s"),
+            );
             if ui.button("Reset").clicked() {
                 if let Some(s) = &mut self.stream {
                     s.reset();
@@ -116,7 +123,10 @@ impl CacheState {
         ui.horizontal(|ui| {
             for r in &self.rings {
                 ui.vertical(|ui| {
-                    ui.label(format!("layer {}: {} written, mean error {:.2e}", r.layer, r.written, r.mean_error));
+                    ui.label(format!(
+                        "layer {}: {} written, mean error {:.2e}",
+                        r.layer, r.written, r.mean_error
+                    ));
                     let resp = draw_ring(ui, r, side, self.color_by_error, max_err);
                     if resp.clicked() {
                         self.layer = r.layer;
@@ -128,9 +138,12 @@ impl CacheState {
             ui.label("age: new");
             for k in 0..8 {
                 let (rc, _) = ui.allocate_exact_size(Vec2::new(14.0, 12.0), Sense::hover());
-                ui.painter().rect_filled(rc, 0.0, palette::ramp(1.0 - k as f32 / 7.0));
+                ui.painter()
+                    .rect_filled(rc, 0.0, palette::ramp(1.0 - k as f32 / 7.0));
             }
-            ui.label("old (error: low → high on the same ramp)   ◯ white outline: sink   ▶ red: write head");
+            ui.label(
+                "old (error: low to high, same ramp); white outline: sink; red pointer: write head",
+            );
         });
         if let Some(r) = self.rings.get(self.layer) {
             Plot::new("slot_error")
@@ -145,7 +158,10 @@ impl CacheState {
                         .filter(|(_, s)| s.live)
                         .map(|(i, s)| Bar::new(i as f64, f64::from(s.error)).width(0.9))
                         .collect();
-                    p.bar_chart(BarChart::new(format!("layer {} reconstruction error per slot", r.layer), bars));
+                    p.bar_chart(BarChart::new(
+                        format!("layer {} reconstruction error per slot", r.layer),
+                        bars,
+                    ));
                 });
         }
     }
@@ -175,7 +191,11 @@ fn draw_ring(ui: &mut Ui, r: &RingView, side: f32, by_error: bool, max_err: f32)
             let span = r.written.max(1) as f32;
             palette::ramp(1.0 - (slot.age as f32 / span).sqrt())
         };
-        let stroke = if slot.sink { Stroke::new(1.5, Color32::WHITE) } else { Stroke::NONE };
+        let stroke = if slot.sink {
+            Stroke::new(1.5, Color32::WHITE)
+        } else {
+            Stroke::NONE
+        };
         if let Some(p) = pointer {
             if egui::Rect::from_points(&quad).contains(p) {
                 hovered = Some(s);
@@ -186,11 +206,21 @@ fn draw_ring(ui: &mut Ui, r: &RingView, side: f32, by_error: bool, max_err: f32)
     // Write head: a red pointer at the slot the next token goes to.
     let h = r.head as f32 + 0.46;
     painter.add(Shape::convex_polygon(
-        vec![at(h, r_in - 2.0), at(h - 1.2, r_in - side * 0.08), at(h + 1.2, r_in - side * 0.08)],
+        vec![
+            at(h, r_in - 2.0),
+            at(h - 1.2, r_in - side * 0.08),
+            at(h + 1.2, r_in - side * 0.08),
+        ],
         Color32::from_rgb(255, 60, 60),
         Stroke::NONE,
     ));
-    painter.text(c, egui::Align2::CENTER_CENTER, format!("{} slots\n{} sinks", r.capacity, r.sink), egui::FontId::proportional(12.0), Color32::from_gray(200));
+    painter.text(
+        c,
+        egui::Align2::CENTER_CENTER,
+        format!("{} slots\n{} sinks", r.capacity, r.sink),
+        egui::FontId::proportional(12.0),
+        Color32::from_gray(200),
+    );
     match hovered.and_then(|s| r.slots.get(s).map(|x| (s, x))) {
         Some((s, x)) if x.live => resp.on_hover_text(format!(
             "slot {s}{}: token at position {}, written at step {}, age {}, reconstruction error {:.3e}",

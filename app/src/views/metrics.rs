@@ -30,8 +30,16 @@ fn series(records: &[Value], key: &str, scale: f64) -> Vec<[f64; 2]> {
 const TERMS: [(&str, &str, Color32); 5] = [
     ("loss", "total", Color32::WHITE),
     ("task", "task (λ1)", Color32::from_rgb(90, 170, 255)),
-    ("retrieval", "retrieval (λ2)", Color32::from_rgb(255, 170, 60)),
-    ("compression", "compression (λ3)", Color32::from_rgb(120, 220, 120)),
+    (
+        "retrieval",
+        "retrieval (λ2)",
+        Color32::from_rgb(255, 170, 60),
+    ),
+    (
+        "compression",
+        "compression (λ3)",
+        Color32::from_rgb(120, 220, 120),
+    ),
     ("compute", "compute (λ4)", Color32::from_rgb(230, 100, 200)),
 ];
 
@@ -39,14 +47,24 @@ impl MetricsState {
     pub fn show(&mut self, ui: &mut Ui) -> MetricsAction {
         let mut action = MetricsAction::None;
         ui.horizontal(|ui| {
-            ui.label("metrics log");
-            ui.add(egui::TextEdit::singleline(&mut self.log_path).desired_width(220.0).hint_text("run folder or metrics.jsonl"));
+            let l = ui.label("metrics log");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.log_path)
+                    .desired_width(220.0)
+                    .hint_text("run folder or metrics.jsonl"),
+            )
+            .labelled_by(l.id);
             if ui.button("Open log").clicked() {
                 action = MetricsAction::OpenLog(self.log_path.clone());
             }
             ui.separator();
-            ui.label("eval JSON");
-            ui.add(egui::TextEdit::singleline(&mut self.eval_path).desired_width(180.0).hint_text("eval.json"));
+            let l2 = ui.label("eval JSON");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.eval_path)
+                    .desired_width(180.0)
+                    .hint_text("eval.json"),
+            )
+            .labelled_by(l2.id);
             if ui.button("Open results").clicked() {
                 action = MetricsAction::OpenEval(self.eval_path.clone());
             }
@@ -54,7 +72,9 @@ impl MetricsState {
         let last = self.records.last();
         let num = |k: &str| last.and_then(|r| r.get(k)).and_then(Value::as_f64);
         ui.horizontal_wrapped(|ui| {
-            ui.label(RichText::new(format!("{}: {} steps", self.source, self.records.len())).strong());
+            ui.label(
+                RichText::new(format!("{}: {} steps", self.source, self.records.len())).strong(),
+            );
             if let Some(v) = num("loss") {
                 ui.label(format!("loss {v:.4}"));
             }
@@ -93,7 +113,10 @@ impl MetricsState {
                 .x_axis_label("step")
                 .show(ui, |p| {
                     let pts = series(&self.records, "tokens_per_s", 1.0);
-                    p.line(Line::new("tokens/s", PlotPoints::new(pts)).color(Color32::from_rgb(250, 210, 80)));
+                    p.line(
+                        Line::new("tokens/s", PlotPoints::new(pts))
+                            .color(Color32::from_rgb(250, 210, 80)),
+                    );
                 });
         });
         ui.horizontal(|ui| {
@@ -104,7 +127,10 @@ impl MetricsState {
                 .legend(Legend::default())
                 .x_axis_label("step")
                 .show(ui, |p| {
-                    for (key, name) in [("device_bytes", "device MiB"), ("peak_rss_bytes", "peak RSS MiB")] {
+                    for (key, name) in [
+                        ("device_bytes", "device MiB"),
+                        ("peak_rss_bytes", "peak RSS MiB"),
+                    ] {
                         let pts = series(&self.records, key, mib);
                         if !pts.is_empty() {
                             p.line(Line::new(name, PlotPoints::new(pts)));
@@ -132,21 +158,28 @@ impl MetricsState {
                 });
         });
         if let Some((done, total)) = self.eval_progress {
-            ui.add(egui::ProgressBar::new(done as f32 / total.max(1) as f32).text(format!("evaluating {done}/{total}")));
+            ui.add(
+                egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                    .text(format!("evaluating {done}/{total}")),
+            );
         }
         if let Some(ev) = &self.eval {
-            egui::CollapsingHeader::new("evaluation results").default_open(true).show(ui, |ui| {
-                egui::ScrollArea::vertical().max_height(160.0).show(ui, |ui| {
-                    let m = ev.get("metrics").unwrap_or(ev);
-                    egui::Grid::new("eval_grid").striped(true).show(ui, |ui| {
-                        for (k, v) in flatten(m, "") {
-                            ui.label(k);
-                            ui.label(v);
-                            ui.end_row();
-                        }
-                    });
+            egui::CollapsingHeader::new("evaluation results")
+                .default_open(true)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical()
+                        .max_height(160.0)
+                        .show(ui, |ui| {
+                            let m = ev.get("metrics").unwrap_or(ev);
+                            egui::Grid::new("eval_grid").striped(true).show(ui, |ui| {
+                                for (k, v) in flatten(m, "") {
+                                    ui.label(k);
+                                    ui.label(v);
+                                    ui.end_row();
+                                }
+                            });
+                        });
                 });
-            });
         }
         action
     }
@@ -166,10 +199,16 @@ fn flatten(v: &Value, prefix: &str) -> Vec<(String, String)> {
             if k == "predictions" || k == "config" {
                 continue;
             }
-            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             match x {
                 Value::Object(_) => out.extend(flatten(x, &key)),
-                Value::Number(n) => out.push((key, n.as_f64().map_or(n.to_string(), |f| format!("{f:.4}")))),
+                Value::Number(n) => {
+                    out.push((key, n.as_f64().map_or(n.to_string(), |f| format!("{f:.4}"))))
+                }
                 Value::String(s) => out.push((key, s.clone())),
                 Value::Bool(b) => out.push((key, b.to_string())),
                 _ => {}

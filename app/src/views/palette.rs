@@ -17,7 +17,11 @@ pub fn ramp(t: f32) -> Color32 {
         (0.85, [0.99, 0.60, 0.25]),
         (1.0, [0.99, 0.99, 0.75]),
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let mut k = 1;
     while k < STOPS.len() - 1 && STOPS[k].0 < t {
         k += 1;

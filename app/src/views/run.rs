@@ -77,10 +77,12 @@ impl RunForm {
 pub fn show(app: &mut AppState, ui: &mut Ui, ctx: &egui::Context) {
     ui.add_space(4.0);
     ui.label(RichText::new("Model").strong());
-    ui.label("config (preset or TOML; empty = the checkpoint's)");
-    ui.text_edit_singleline(&mut app.form.config);
-    ui.label("checkpoint (.safetensors or run folder)");
-    ui.text_edit_singleline(&mut app.form.checkpoint);
+    let l = ui.label("config (preset or TOML; empty = the checkpoint's)");
+    ui.text_edit_singleline(&mut app.form.config)
+        .labelled_by(l.id);
+    let l = ui.label("checkpoint (.safetensors or run folder)");
+    ui.text_edit_singleline(&mut app.form.checkpoint)
+        .labelled_by(l.id);
     if ui.button("Load").clicked() {
         app.load_from_form();
     }
@@ -101,24 +103,36 @@ pub fn show(app: &mut AppState, ui: &mut Ui, ctx: &egui::Context) {
         app.form.set_preset(preset);
     }
     ui.horizontal(|ui| {
-        ui.label("data");
-        ui.text_edit_singleline(&mut app.form.train_data);
+        let l = ui.label("data");
+        ui.text_edit_singleline(&mut app.form.train_data)
+            .labelled_by(l.id);
     });
     ui.horizontal(|ui| {
-        ui.label("steps");
-        ui.add(egui::DragValue::new(&mut app.form.steps).range(1..=1_000_000));
-        ui.label("out");
-        ui.text_edit_singleline(&mut app.form.out_dir);
+        let l = ui.label("steps");
+        ui.add(egui::DragValue::new(&mut app.form.steps).range(1..=1_000_000))
+            .labelled_by(l.id);
+        let l = ui.label("out");
+        ui.text_edit_singleline(&mut app.form.out_dir)
+            .labelled_by(l.id);
     });
     let state = app.trainer.as_ref().map(|t| t.state);
     ui.horizontal(|ui| {
         let idle = matches!(state, None | Some(TrainState::Ended));
-        if ui.add_enabled(idle, egui::Button::new("Start training")).clicked() {
+        if ui
+            .add_enabled(idle, egui::Button::new("Start training"))
+            .clicked()
+        {
             app.start_training(ctx);
         }
         let paused = state == Some(TrainState::Paused);
         let live = matches!(state, Some(TrainState::Running | TrainState::Paused));
-        if ui.add_enabled(live, egui::Button::new(if paused { "Resume" } else { "Pause" })).clicked() {
+        if ui
+            .add_enabled(
+                live,
+                egui::Button::new(if paused { "Resume" } else { "Pause" }),
+            )
+            .clicked()
+        {
             if let Some(t) = &mut app.trainer {
                 t.set_paused(!paused);
             }
@@ -137,32 +151,44 @@ pub fn show(app: &mut AppState, ui: &mut Ui, ctx: &egui::Context) {
     ui.separator();
     ui.label(RichText::new("Evaluate").strong());
     ui.horizontal(|ui| {
-        ui.add(egui::DragValue::new(&mut app.form.eval_examples).range(1..=1000));
-        ui.label("held-out examples of the input data");
-        if ui.add_enabled(app.evaluator.is_none(), egui::Button::new("Evaluate")).clicked() {
+        let d = ui.add(egui::DragValue::new(&mut app.form.eval_examples).range(1..=1000));
+        let l = ui.label("held-out examples of the input data");
+        d.labelled_by(l.id);
+        if ui
+            .add_enabled(app.evaluator.is_none(), egui::Button::new("Evaluate"))
+            .clicked()
+        {
             app.start_eval(ctx);
         }
     });
     ui.separator();
-    ui.label(RichText::new("Input").strong());
-    ui.text_edit_singleline(&mut app.form.input_spec);
+    let l = ui.label(RichText::new("Input").strong());
+    ui.text_edit_singleline(&mut app.form.input_spec)
+        .labelled_by(l.id);
     ui.horizontal(|ui| {
-        ui.label("example");
-        ui.add(egui::DragValue::new(&mut app.form.input_index));
-        if ui.small_button("◀").clicked() {
+        let l = ui.label("example");
+        ui.add(egui::DragValue::new(&mut app.form.input_index))
+            .labelled_by(l.id);
+        if ui.small_button("<").clicked() {
             app.form.input_index = app.form.input_index.saturating_sub(1);
         }
-        if ui.small_button("▶").clicked() {
+        if ui.small_button(">").clicked() {
             app.form.input_index += 1;
         }
     });
     if let Some(s) = &app.subject {
         let (layers, heads) = (s.cfg.model.layers, s.cfg.model.heads);
         ui.horizontal(|ui| {
-            ui.label("layer");
-            ui.add(egui::DragValue::new(&mut app.attention.layer).range(0..=layers.saturating_sub(1)));
-            ui.label("head");
-            ui.add(egui::DragValue::new(&mut app.attention.head).range(0..=heads.saturating_sub(1)));
+            let l = ui.label("layer");
+            ui.add(
+                egui::DragValue::new(&mut app.attention.layer).range(0..=layers.saturating_sub(1)),
+            )
+            .labelled_by(l.id);
+            let l = ui.label("head");
+            ui.add(
+                egui::DragValue::new(&mut app.attention.head).range(0..=heads.saturating_sub(1)),
+            )
+            .labelled_by(l.id);
         });
     }
     ui.separator();
@@ -170,7 +196,10 @@ pub fn show(app: &mut AppState, ui: &mut Ui, ctx: &egui::Context) {
     let mut cpu = app.kernels.is_cpu();
     ui.radio_value(&mut cpu, true, "CPU backend");
     let shared_label = match &app.shared {
-        Some(s) => format!("wgpu on the renderer's device ({})", s.name),
+        Some(s) => format!(
+            "wgpu, shared with the renderer: {}",
+            s.name.chars().take(20).collect::<String>()
+        ),
         None => "wgpu: no shared device (renderer's adapter unusable)".into(),
     };
     ui.add_enabled_ui(app.shared.is_some(), |ui| {
@@ -182,5 +211,8 @@ pub fn show(app: &mut AppState, ui: &mut Ui, ctx: &egui::Context) {
             _ => Kernels::Cpu(dsrsq::backend::CpuBackend),
         };
     }
-    ui.small(format!("views and training run on: {}", app.kernels.label()));
+    ui.small(format!(
+        "views and training run on: {}",
+        app.kernels.label()
+    ));
 }
