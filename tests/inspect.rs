@@ -54,8 +54,8 @@ fn attention_weights_and_recall_match_the_references() {
             .collect();
         let m = sc.iter().fold(f64::MIN, |x, &y| x.max(y));
         let z: f64 = sc.iter().map(|x| (x - m).exp()).sum();
-        for j in 0..=i {
-            let want = (sc[j] - m).exp() / z;
+        for (j, &x) in sc.iter().enumerate() {
+            let want = (x - m).exp() / z;
             assert!(
                 close(f64::from(a.dense[i * n + j]), want, 1e-6, 1e-4),
                 "dense {i},{j}"
@@ -69,19 +69,30 @@ fn attention_weights_and_recall_match_the_references() {
     // selection rule.
     let (_, lse) =
         sqa::cpu::sqa_forward_ref((&a.q, &a.k, &a.k), &a.clustering, &sq, s).expect("ref");
-    for i in 0..n {
+    let dot = |i: usize, j: usize| -> f64 {
+        (0..d)
+            .map(|c| f64::from(a.q[i * d + c]) * f64::from(a.k[j * d + c]))
+            .sum::<f64>()
+            / (d as f64).sqrt()
+    };
+    for (i, &lse_i) in lse.iter().enumerate() {
         let mut sum = 0.0_f64;
         for j in 0..n {
             let sel = sqa::cpu::selected(&a.clustering, &sq, s, 0, i, j);
             assert_eq!(a.selected[i * n + j], sel, "selection {i},{j}");
             if sel {
-                sum += f64::from(a.sparse[i * n + j]);
+                let want = (dot(i, j) - f64::from(lse_i)).exp();
+                let got = f64::from(a.sparse[i * n + j]);
+                assert!(
+                    close(got, want, 1e-6, 1e-4),
+                    "sparse {i},{j}: {got} vs {want}"
+                );
+                sum += got;
             } else {
                 assert_eq!(a.sparse[i * n + j], 0.0);
             }
         }
         assert!(close(sum, 1.0, 1e-4, 0.0), "row {i} sums to {sum}");
-        let _ = lse[i];
     }
     let rref = sqa::cpu::recall_ref((&a.q, &a.k), &a.clustering, &sq, s).expect("recall_ref")[0];
     assert!(

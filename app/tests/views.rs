@@ -192,7 +192,7 @@ fn start_and_stop_buttons_drive_training() {
     let st = h.state();
     assert!(st.errors.is_empty(), "{:?}", st.errors);
     let steps = st.metrics.records.len();
-    assert!(steps >= 2 && steps < 100_000);
+    assert!((2..100_000).contains(&steps));
     assert!(
         st.subject.is_some(),
         "the stopped run's parameters are viewable"

@@ -174,7 +174,10 @@ impl<B: Backend> TrainSession<B> {
         }
         self.step += 1;
         let every = self.opts.eval_every;
-        if every > 0 && !self.eval_set.is_empty() && (self.step % every == 0 || self.finished()) {
+        if every > 0
+            && !self.eval_set.is_empty()
+            && (self.step.is_multiple_of(every) || self.finished())
+        {
             let ev = evaluate(be, &self.model, &self.eval_set, batch, self.step)?;
             rec["eval_exact_match"] = json!(ev.exact_match());
             rec["eval_row_accuracy"] = json!(ev.row_accuracy());

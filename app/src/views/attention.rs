@@ -30,11 +30,11 @@ fn heat(a: &AttentionInspect, sparse: bool) -> ColorImage {
         let m = if sparse { &a.sparse } else { &a.dense };
         let row = &m[i * n..(i + 1) * n];
         let mx = row.iter().fold(0.0_f32, |x, &y| x.max(y)).max(1e-30);
-        for j in 0..=i {
+        for (j, &p) in row.iter().enumerate().take(i + 1) {
             img.pixels[i * n + j] = if sparse && !a.selected[i * n + j] {
                 Color32::from_gray(48)
             } else {
-                palette::ramp((row[j] / mx).sqrt())
+                palette::ramp((p / mx).sqrt())
             };
         }
     }
