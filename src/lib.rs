@@ -7,6 +7,7 @@ pub mod bench;
 pub mod data;
 pub mod device;
 pub mod eval;
+pub mod inspect;
 pub mod kernels;
 pub mod model;
 pub mod tensor;

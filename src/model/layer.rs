@@ -41,10 +41,10 @@ pub struct LayerCache<B: Backend> {
     x: B::T,
     h1: B::T,
     ln1: (B::T, B::T),
-    rckv: Option<RckvCache<B>>,
-    qh: B::T,
-    kh: B::T,
-    vh: B::T,
+    pub(crate) rckv: Option<RckvCache<B>>,
+    pub(crate) qh: B::T,
+    pub(crate) kh: B::T,
+    pub(crate) vh: B::T,
     o: B::T,
     lse: B::T,
     clusters: Option<B::Clusters>,
@@ -56,10 +56,10 @@ pub struct LayerCache<B: Backend> {
     g: B::T,
 }
 
-struct RckvCache<B: Backend> {
-    kc: B::T,
-    vc: B::T,
-    c: B::T,
+pub(crate) struct RckvCache<B: Backend> {
+    pub(crate) kc: B::T,
+    pub(crate) vc: B::T,
+    pub(crate) c: B::T,
     gk: B::T,
     gv: B::T,
 }

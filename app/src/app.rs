@@ -1,0 +1,436 @@
+//! The application state and its frame: poll the background threads, draw the run panel and
+//! the chosen view, recompute a view's data when its inputs change, show errors in the UI.
+
+use dsrsq::inspect::{attention, cache::CacheStream, dsr};
+use eframe::egui::{self, Color32, Ui};
+
+use crate::evaluator::{EvalMsg, Evaluator};
+use crate::frame_stats::{quantiles, FrameStats};
+use crate::kernels::{Kernels, SharedDevice};
+use crate::subject::{InputSource, Subject};
+use crate::trainer::{TrainMsg, TrainState, Trainer};
+use crate::views::{
+    attention::AttentionState, cache::CacheState, dsr::DsrState, metrics::MetricsState,
+    run::RunForm,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Metrics,
+    Attention,
+    Dsr,
+    Cache,
+}
+
+impl Tab {
+    pub const ALL: [(Tab, &'static str); 4] = [
+        (Tab::Metrics, "Live metrics"),
+        (Tab::Attention, "Attention clusters"),
+        (Tab::Dsr, "DSR selection"),
+        (Tab::Cache, "Cache rotation"),
+    ];
+
+    pub fn parse(s: &str) -> Option<Tab> {
+        match s {
+            "metrics" => Some(Tab::Metrics),
+            "attention" => Some(Tab::Attention),
+            "dsr" => Some(Tab::Dsr),
+            "cache" => Some(Tab::Cache),
+            _ => None,
+        }
+    }
+}
+
+/// What a view's data was computed from; recompute when it changes.
+type ViewKey = (u64, String, u64, usize, usize, bool);
+
+pub struct AppState {
+    pub tab: Tab,
+    pub form: RunForm,
+    pub shared: Option<SharedDevice>,
+    pub kernels: Kernels,
+    pub subject: Option<Subject>,
+    pub inputs: Option<InputSource>,
+    pub trainer: Option<Trainer>,
+    pub evaluator: Option<Evaluator>,
+    pub metrics: MetricsState,
+    pub attention: AttentionState,
+    pub dsr: DsrState,
+    pub cache: CacheState,
+    /// Errors to show (newest last), each dismissable.
+    pub errors: Vec<String>,
+    pub status: String,
+    pub frames: FrameStats,
+    /// Tokens to stream into the rings as soon as the cache view has data.
+    pub pending_feed: usize,
+    /// This frame asked for the next one at once (training, evaluating or playing).
+    animating: bool,
+    version: u64,
+    keys: [Option<ViewKey>; 3],
+}
+
+impl AppState {
+    pub fn new(shared: Option<SharedDevice>) -> Self {
+        let mut errors = Vec::new();
+        let inputs = match InputSource::new() {
+            Ok(i) => Some(i),
+            Err(e) => {
+                errors.push(format!("tokenizer: {e:#}"));
+                None
+            }
+        };
+        Self {
+            tab: Tab::Metrics,
+            form: RunForm::default(),
+            kernels: Kernels::preferred(shared.as_ref()),
+            shared,
+            subject: None,
+            inputs,
+            trainer: None,
+            evaluator: None,
+            metrics: MetricsState::default(),
+            attention: AttentionState::default(),
+            dsr: DsrState::default(),
+            cache: CacheState::default(),
+            errors,
+            status: "Load a checkpoint or start training.".into(),
+            frames: FrameStats::default(),
+            pending_feed: 0,
+            animating: false,
+            version: 0,
+            keys: [None, None, None],
+        }
+    }
+
+    pub fn error(&mut self, e: impl std::fmt::Display) {
+        self.errors.push(e.to_string());
+    }
+
+    pub fn next_version(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    /// Loads the checkpoint (and config) named in the run form.
+    pub fn load_from_form(&mut self) {
+        let v = self.next_version();
+        let cfg = self.form.config.clone();
+        match crate::subject::load(
+            &self.form.checkpoint,
+            Some(&cfg)
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| c.as_str()),
+            v,
+        ) {
+            Ok(s) => {
+                self.status = format!("loaded {}", s.origin);
+                self.subject = Some(s);
+            }
+            Err(e) => self.error(format!("load: {e:#}")),
+        }
+    }
+
+    /// Starts training with the form's preset, data, steps and output folder.
+    pub fn start_training(&mut self, ctx: &egui::Context) {
+        if self
+            .trainer
+            .as_ref()
+            .is_some_and(|t| t.state != TrainState::Ended)
+        {
+            self.error("a run is already going: stop it first");
+            return;
+        }
+        match self.form.session_options() {
+            Ok(opts) => {
+                self.metrics.records.clear();
+                self.metrics.source = format!("live run ({})", opts.data);
+                let total = opts.steps;
+                let c = ctx.clone();
+                let threads = std::thread::available_parallelism()
+                    .map_or(1, |n| n.get().saturating_sub(1).max(1));
+                self.trainer = Some(Trainer::start(
+                    self.kernels.clone(),
+                    opts,
+                    threads,
+                    move || c.request_repaint(),
+                ));
+                self.status = format!("training: 0 / {total} steps");
+            }
+            Err(e) => self.error(format!("train: {e:#}")),
+        }
+    }
+
+    pub fn start_eval(&mut self, ctx: &egui::Context) {
+        let Some(s) = self.subject.clone() else {
+            self.error("evaluate: no model yet (load a checkpoint or train)");
+            return;
+        };
+        let c = ctx.clone();
+        self.metrics.eval_latencies.clear();
+        self.metrics.eval = None;
+        self.evaluator = Some(Evaluator::start(
+            self.kernels.clone(),
+            s,
+            self.form.input_spec.clone(),
+            self.form.eval_examples,
+            move || c.request_repaint(),
+        ));
+    }
+
+    /// Drains the background threads' messages.
+    pub fn poll(&mut self) {
+        let mut msgs = Vec::new();
+        if let Some(t) = &self.trainer {
+            msgs.extend(t.rx.try_iter());
+        }
+        for m in msgs {
+            match m {
+                TrainMsg::Record(r) => {
+                    let step = r.get("step").and_then(|s| s.as_u64()).unwrap_or(0);
+                    self.status = format!("training: step {step} / {}", self.form.steps);
+                    self.metrics.records.push(r);
+                }
+                TrainMsg::Params { step, params } => {
+                    if let Ok(cfg) = self.form.training_config() {
+                        let v = self.next_version();
+                        self.subject = Some(Subject {
+                            cfg,
+                            params,
+                            origin: format!("live run, step {step}"),
+                            version: v,
+                        });
+                    }
+                }
+                TrainMsg::Done { steps, checkpoint } => {
+                    self.status = match checkpoint {
+                        Some(p) => {
+                            self.form.checkpoint = p.display().to_string();
+                            format!(
+                                "training ended after {steps} steps; checkpoint {}",
+                                p.display()
+                            )
+                        }
+                        None => format!("training ended after {steps} steps"),
+                    };
+                    if let Some(t) = &mut self.trainer {
+                        t.ended();
+                    }
+                }
+                TrainMsg::Failed(e) => {
+                    self.error(format!("training: {e}"));
+                    if let Some(t) = &mut self.trainer {
+                        t.ended();
+                    }
+                }
+            }
+        }
+        let mut emsgs = Vec::new();
+        if let Some(ev) = &self.evaluator {
+            emsgs.extend(ev.rx.try_iter());
+        }
+        for m in emsgs {
+            match m {
+                EvalMsg::Progress {
+                    done,
+                    total,
+                    latency_s,
+                } => {
+                    self.metrics.eval_progress = Some((done, total));
+                    self.metrics.eval_latencies.push(latency_s);
+                }
+                EvalMsg::Done(v) => {
+                    self.metrics.eval = Some(v);
+                    self.metrics.eval_progress = None;
+                    self.evaluator = None;
+                }
+                EvalMsg::Failed(e) => {
+                    self.error(format!("evaluation: {e}"));
+                    self.metrics.eval_progress = None;
+                    self.evaluator = None;
+                }
+            }
+        }
+    }
+
+    /// Recomputes the current view's data when its inputs changed.
+    fn refresh_view(&mut self) {
+        let slot = match self.tab {
+            Tab::Metrics => return,
+            Tab::Attention => 0,
+            Tab::Dsr => 1,
+            Tab::Cache => 2,
+        };
+        let Some(subject) = &self.subject else { return };
+        let (layer, head) = if slot == 0 {
+            (self.attention.layer, self.attention.head)
+        } else {
+            (0, 0)
+        };
+        let key: ViewKey = (
+            subject.version,
+            self.form.input_spec.clone(),
+            self.form.input_index,
+            layer,
+            head,
+            self.kernels.is_cpu(),
+        );
+        if self.keys[slot].as_ref() == Some(&key) {
+            return;
+        }
+        self.keys[slot] = Some(key);
+        let Some(inputs) = &mut self.inputs else {
+            return;
+        };
+        let ex = match inputs.example(
+            &self.form.input_spec,
+            subject.cfg.train.seed,
+            self.form.input_index,
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                self.errors.push(format!("input: {e:#}"));
+                return;
+            }
+        };
+        let k = &self.kernels;
+        let res: anyhow::Result<()> = match slot {
+            0 => crate::with_model!(k, subject, be, model => {
+                attention::inspect(be, &model, &ex, layer, head).map(|a| self.attention.set(a)).map_err(anyhow::Error::from)
+            }),
+            1 => crate::with_model!(k, subject, be, model => {
+                dsr::inspect(be, &model, &ex).map(|d| {
+                    self.dsr.tokens = d.ids.iter().map(|&i| inputs.token_text(i)).collect();
+                    self.dsr.data = Some(d);
+                }).map_err(anyhow::Error::from)
+            }),
+            _ => crate::with_model!(k, subject, be, model => {
+                CacheStream::new(be, &model, &ex).map(|s| self.cache.set(s)).map_err(anyhow::Error::from)
+            }),
+        };
+        if slot == 2 && self.pending_feed > 0 {
+            self.cache.feed(std::mem::take(&mut self.pending_feed));
+        }
+        if let Err(e) = res {
+            self.errors.push(format!("{:?} view: {e:#}", self.tab));
+        }
+    }
+
+    /// One frame of the whole UI.
+    pub fn show(&mut self, ui: &mut Ui) {
+        let t0 = self.frames.begin(self.animating);
+        self.poll();
+        let ctx = ui.ctx().clone();
+        egui::Panel::top("tabs").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading("DSRSQ");
+                for (t, name) in Tab::ALL {
+                    ui.selectable_value(&mut self.tab, t, name);
+                }
+                ui.separator();
+                ui.checkbox(&mut self.frames.show, "frame overlay");
+            });
+        });
+        egui::Panel::left("run")
+            .resizable(false)
+            .exact_size(270.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| crate::views::run::show(self, ui, &ctx));
+            });
+        if !self.errors.is_empty() {
+            egui::Panel::bottom("errors").show(ui, |ui| {
+                let mut dismiss = None;
+                for (i, e) in self.errors.iter().enumerate().rev().take(4) {
+                    ui.horizontal(|ui| {
+                        if ui.small_button("✕").clicked() {
+                            dismiss = Some(i);
+                        }
+                        ui.colored_label(Color32::from_rgb(255, 110, 110), e);
+                    });
+                }
+                if let Some(i) = dismiss {
+                    self.errors.remove(i);
+                }
+            });
+        }
+        self.refresh_view();
+        egui::CentralPanel::default().show(ui, |ui| match self.tab {
+            Tab::Metrics => match self.metrics.show(ui) {
+                crate::views::metrics::MetricsAction::OpenLog(p) => self.open_log(&p),
+                crate::views::metrics::MetricsAction::OpenEval(p) => self.open_eval(&p),
+                crate::views::metrics::MetricsAction::None => {}
+            },
+            Tab::Attention => {
+                let inputs = &self.inputs;
+                let token = |id: u32| {
+                    inputs
+                        .as_ref()
+                        .map_or(format!("#{id}"), |s| s.token_text(id))
+                };
+                self.attention.show(ui, &token)
+            }
+            Tab::Dsr => self.dsr.show(ui),
+            Tab::Cache => self.cache.show(ui),
+        });
+        self.animating = self
+            .trainer
+            .as_ref()
+            .is_some_and(|t| t.state == TrainState::Running)
+            || self.evaluator.is_some()
+            || self.cache.playing;
+        if self.animating {
+            ctx.request_repaint();
+        }
+        if self.frames.show {
+            self.overlay(&ctx);
+        }
+        let context = self.trainer.as_ref().map_or("idle".to_string(), |t| {
+            format!("{:?} {}", t.state, self.metrics.records.len())
+        });
+        self.frames.end(t0, &context);
+    }
+
+    fn overlay(&self, ctx: &egui::Context) {
+        let (p50, p95, max) = quantiles(&self.frames.intervals);
+        let (u50, u95, _) = quantiles(&self.frames.ui_times);
+        egui::Area::new(egui::Id::unique("frame_overlay"))
+            .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-8.0, -8.0))
+            .interactable(false)
+            .show(ctx, |ui| {
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    ui.small(format!(
+                        "frame p50 {p50:.1} ms  p95 {p95:.1} ms  max {max:.1} ms"
+                    ));
+                    ui.small(format!("ui build p50 {u50:.1} ms  p95 {u95:.1} ms"));
+                });
+            });
+    }
+
+    pub fn open_log(&mut self, path: &str) {
+        let p = std::path::PathBuf::from(path.trim());
+        let file = if p.is_dir() {
+            p.join("metrics.jsonl")
+        } else {
+            p
+        };
+        match dsrsq::train::metrics::read_jsonl(&file) {
+            Ok(r) => {
+                self.metrics.records = r;
+                self.metrics.source = file.display().to_string();
+            }
+            Err(e) => self.error(format!("metrics log: {e}")),
+        }
+    }
+
+    pub fn open_eval(&mut self, path: &str) {
+        let res = std::fs::read_to_string(path.trim())
+            .map_err(|e| format!("{}: {e}", path.trim()))
+            .and_then(|t| {
+                serde_json::from_str::<serde_json::Value>(&t)
+                    .map_err(|e| format!("{}: {e}", path.trim()))
+            });
+        match res {
+            Ok(v) => self.metrics.eval = Some(v),
+            Err(e) => self.error(format!("eval results: {e}")),
+        }
+    }
+}

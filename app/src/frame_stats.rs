@@ -1,0 +1,89 @@
+//! Frame-time figures for the debug overlay, and an optional log of them
+//! (`DSRSQ_APP_FRAME_LOG=FILE`: one line every 5 s with p50/p95/max of the frame interval and
+//! of the time spent building the UI).
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+const KEEP: usize = 600;
+
+pub struct FrameStats {
+    last: Option<Instant>,
+    /// Seconds between frame starts, and seconds spent in our UI code, newest last.
+    pub intervals: VecDeque<f32>,
+    pub ui_times: VecDeque<f32>,
+    log: Option<(std::fs::File, Instant, Instant)>,
+    pub show: bool,
+}
+
+impl Default for FrameStats {
+    fn default() -> Self {
+        let log = std::env::var_os("DSRSQ_APP_FRAME_LOG")
+            .and_then(|p| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .ok()
+            })
+            .map(|f| (f, Instant::now(), Instant::now()));
+        Self {
+            last: None,
+            intervals: VecDeque::new(),
+            ui_times: VecDeque::new(),
+            log,
+            show: true,
+        }
+    }
+}
+
+/// `(p50, p95, max)` in milliseconds.
+pub fn quantiles(v: &VecDeque<f32>) -> (f32, f32, f32) {
+    if v.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    let mut s: Vec<f32> = v.iter().copied().collect();
+    s.sort_by(f32::total_cmp);
+    let at = |q: f32| s[((q * s.len() as f32).ceil() as usize).clamp(1, s.len()) - 1] * 1e3;
+    (at(0.5), at(0.95), s[s.len() - 1] * 1e3)
+}
+
+impl FrameStats {
+    /// Starts a frame. `continuous`: the previous frame asked for the next one at once, so
+    /// the interval is a frame time (idle gaps between input events are not).
+    pub fn begin(&mut self, continuous: bool) -> Instant {
+        let now = Instant::now();
+        if let (Some(l), true) = (self.last, continuous) {
+            push(&mut self.intervals, (now - l).as_secs_f32());
+        }
+        self.last = Some(now);
+        now
+    }
+
+    pub fn end(&mut self, started: Instant, context: &str) {
+        push(&mut self.ui_times, started.elapsed().as_secs_f32());
+        if let Some((f, t0, last)) = &mut self.log {
+            if last.elapsed() >= Duration::from_secs(5) {
+                let (a, b, c) = quantiles(&self.intervals);
+                let (d, e, g) = quantiles(&self.ui_times);
+                let _ = writeln!(
+                    f,
+                    "t={:.0}s frames={} interval_ms p50={a:.1} p95={b:.1} max={c:.1} ui_ms p50={d:.1} p95={e:.1} max={g:.1} {context}",
+                    t0.elapsed().as_secs_f32(),
+                    self.intervals.len()
+                );
+                *last = Instant::now();
+                self.intervals.clear();
+                self.ui_times.clear();
+            }
+        }
+    }
+}
+
+fn push(q: &mut VecDeque<f32>, v: f32) {
+    if q.len() == KEEP {
+        q.pop_front();
+    }
+    q.push_back(v);
+}

@@ -1,0 +1,14 @@
+//! DSRSQ desktop visualizer: what the model does (training curves, SQA key clusters and
+//! routing, DSR selection, the RCKV ring), computed by the `dsrsq` library and drawn with egui.
+//! The binary (`main.rs`) only opens the window; everything here also runs headless in the
+//! snapshot tests.
+
+pub mod app;
+pub mod evaluator;
+pub mod frame_stats;
+pub mod kernels;
+pub mod subject;
+pub mod trainer;
+pub mod views;
+
+pub use app::{AppState, Tab};
