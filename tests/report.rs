@@ -221,7 +221,29 @@ fn reproduce_micro_trains_evaluates_and_reports_end_to_end() {
         assert_eq!(row[5], f(&pt["tokens_per_second"]));
         assert_eq!(row[10], f(&pt["token_efficiency"]));
     }
+    // The adaptation table holds stream.json's three metrics ("—" where undefined).
+    let adapt = table(&md, "### Adaptation Metrics");
+    assert_eq!(adapt.len(), 2);
+    for row in &adapt {
+        let j: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(&row[0]).join("stream.json")).expect("stream.json"),
+        )
+        .expect("json");
+        let st = &j["stream"];
+        assert!(!st["probes"].as_array().expect("probes").is_empty());
+        for (col, key) in [
+            (1, "information_retention"),
+            (2, "temporal_consistency"),
+            (3, "adaptation_speed"),
+        ] {
+            let want = st[key]
+                .as_f64()
+                .map_or("—".to_string(), |v| format!("{v:.4}"));
+            assert_eq!(row[col], want, "{} {key}", row[0]);
+        }
+    }
     let drawn = |n: &str| w.figures.iter().any(|f| f.ends_with(n));
+    assert!(drawn("information_retention.png"));
     assert!(drawn("throughput_vs_length.png"));
     // The test binary does not count heap bytes (the dsrsq binary does), so the memory
     // figure must say why it is missing rather than draw nothing.

@@ -30,6 +30,7 @@ pub mod report;
 pub mod reproduce;
 pub mod rouge;
 pub mod squad;
+pub mod stream;
 pub mod sweep;
 
 pub use bleu::{corpus_bleu, sentence_bleu, BleuScore};

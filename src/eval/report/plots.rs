@@ -166,14 +166,28 @@ fn grouped(
     Ok(())
 }
 
-/// Mesh, one line per series (markers on every point when `markers`; a lone point is
-/// always a marker) and the legend, on any pair of f64 axes.
+/// `v` when its leading digit is 1, 2 or 5 (as `1000`, `0.5`), else no label.
+fn log_tick(v: &f64) -> String {
+    if !(v.is_finite() && *v > 0.0) {
+        return String::new();
+    }
+    let lead = v / 10f64.powf(v.log10().floor());
+    if [1.0, 2.0, 5.0].iter().any(|m| (lead - m).abs() < 1e-6) {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Mesh, one line per series and the legend; with `log_axes`, 1-2-5 tick labels and a marker
+/// on every point (a lone point is always a marker), on any pair of f64 axes.
 fn draw_lines<'a, X, Y>(
     chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
     path: &Path,
     (x_desc, y_desc): (&str, &str),
     series: &[(String, Vec<(f64, f64)>)],
-    markers: bool,
+    log_axes: bool,
     legend_at: SeriesLabelPosition,
 ) -> Result<(), ReportError>
 where
@@ -181,13 +195,18 @@ where
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let e = err(path);
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_desc)
         .y_desc(y_desc)
-        .label_style(("sans-serif", 15))
-        .draw()
-        .map_err(&e)?;
+        .label_style(("sans-serif", 15));
+    if log_axes {
+        // Log axes: label 1-2-5 steps only, or the decade's ticks run into each other.
+        mesh.x_labels(40)
+            .y_labels(40)
+            .x_label_formatter(&log_tick)
+            .y_label_formatter(&log_tick);
+    }
+    mesh.draw().map_err(&e)?;
     for (i, (name, p)) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let style = ShapeStyle::from(color).stroke_width(2);
@@ -204,7 +223,7 @@ where
             .map_err(&e)?
             .label(name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-        if markers {
+        if log_axes {
             chart
                 .draw_series(p.iter().map(|&q| Circle::new(q, 4, style.filled())))
                 .map_err(&e)?;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::ReportError;
+use crate::eval::stream::StreamReport;
 use crate::eval::sweep::SweepPoint;
 use crate::train::metrics::read_jsonl;
 
@@ -28,6 +29,8 @@ pub struct ModelRun {
     pub log: Vec<Value>,
     /// The length sweep beside it (`sweep.json`; empty when there is none).
     pub sweep: Vec<SweepPoint>,
+    /// The streaming scenario beside it (`stream.json`).
+    pub stream: Option<StreamReport>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,6 +125,18 @@ pub fn read_eval(path: &Path) -> Result<ModelRun, ReportError> {
     } else {
         Vec::new()
     };
+    let stream_path = folder.join("stream.json");
+    let stream = if stream_path.is_file() {
+        let v = read_json(&stream_path)?;
+        Some(
+            serde_json::from_value(v["stream"].clone()).map_err(|e| ReportError::Json {
+                path: stream_path.display().to_string(),
+                detail: format!("`stream`: {e}"),
+            })?,
+        )
+    } else {
+        None
+    };
     let name = v["model"]
         .as_str()
         .ok_or_else(|| ReportError::Field {
@@ -142,6 +157,7 @@ pub fn read_eval(path: &Path) -> Result<ModelRun, ReportError> {
         wall_seconds: v["wall_seconds"].as_f64().unwrap_or(f64::NAN),
         log,
         sweep,
+        stream,
     })
 }
 

@@ -88,7 +88,15 @@ pub fn efficiency(runs: &[ModelRun]) -> String {
 pub fn adaptation(runs: &[ModelRun]) -> String {
     let rows: Vec<Vec<String>> = runs
         .iter()
-        .map(|r| vec![r.name.clone(), cell(None), cell(None), cell(None)])
+        .map(|r| {
+            let st = r.stream.as_ref();
+            vec![
+                r.name.clone(),
+                cell(st.and_then(|s| s.information_retention)),
+                cell(st.and_then(|s| s.temporal_consistency)),
+                cell(st.and_then(|s| s.adaptation_speed)),
+            ]
+        })
         .collect();
     let mut s = String::new();
     table(
