@@ -195,6 +195,25 @@ fn reproduce_micro_trains_evaluates_and_reports_end_to_end() {
         assert_eq!(erow[5], f(&m["efficiency"]["token_efficiency"]));
         assert_eq!(m["examples"], p.eval_examples);
     }
+    // The extra real-text evaluation (SQuAD long-context QA) has its own table.
+    let extra = table(&md, "### Task Performance: longqa");
+    assert_eq!(extra.len(), 2);
+    for row in &extra {
+        let j: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(&row[0]).join("eval-longqa.json"))
+                .expect("eval-longqa.json"),
+        )
+        .expect("json");
+        assert!(j["data"].as_str().expect("data").starts_with("longqa:"));
+        let f = |v: &serde_json::Value| format!("{:.4}", v.as_f64().expect("number"));
+        assert_eq!(row[1], f(&j["metrics"]["task"]["f1"]), "{}", row[0]);
+        assert_eq!(
+            row[2],
+            f(&j["metrics"]["task"]["exact_match"]),
+            "{}",
+            row[0]
+        );
+    }
     // The length sweep: one table row per (model, length), each equal to sweep.json.
     let sweep = table(&md, "### Efficiency vs context length");
     assert_eq!(sweep.len(), 2 * p.sweep_lengths.len());

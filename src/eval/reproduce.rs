@@ -86,6 +86,17 @@ pub struct Preset {
     pub sweep_examples: usize,
     /// The streaming scenario for the adaptation metrics.
     pub stream: StreamSpec,
+    /// Further held-out tasks, evaluated only: `(label, spec)` → `eval-<label>.json`.
+    pub extra_evals: Vec<(String, String)>,
+}
+
+/// The real-text task: SQuAD's "Normans" sample (in `tests/data/`) as long-context QA.
+pub fn squad_longqa(ctx: usize) -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/squad/squad_v2_dev_Normans.json"
+    );
+    format!("longqa:{path},ctx={ctx}")
 }
 
 /// `micro`: a seconds-long smoke run of the whole pipeline. `tiny`: the tiny config on
@@ -141,6 +152,7 @@ pub fn preset(name: &str) -> Result<Preset, ReproduceError> {
                     shift_at: 3,
                     seed: 42,
                 },
+                extra_evals: vec![("longqa".into(), squad_longqa(256))],
             })
         }
         "tiny" => Ok(Preset {
@@ -165,22 +177,74 @@ pub fn preset(name: &str) -> Result<Preset, ReproduceError> {
                 shift_at: 32,
                 seed: 42,
             },
+            extra_evals: vec![("longqa".into(), squad_longqa(512))],
         }),
         other => Err(ReproduceError::Preset(other.into())),
     }
 }
 
-fn held_out(preset: &Preset, seed: u64) -> Result<(Tok, Vec<Example>), TrainError> {
+fn held_out_of(spec: &str, n: usize, seed: u64) -> Result<(Tok, Vec<Example>), TrainError> {
     let tok = Tok::bundled()?;
-    let ds =
-        DataSpec::parse(&preset.data)?.open(&tok, seed, Split::Eval, &LoadOptions::default())?;
-    let n = ds
-        .len()
-        .map_or(preset.eval_examples, |l| l.min(preset.eval_examples));
+    let ds = DataSpec::parse(spec)?.open(&tok, seed, Split::Eval, &LoadOptions::default())?;
+    let n = ds.len().map_or(n, |l| l.min(n));
     let ex = (0..n as u64)
         .map(|i| ds.example(i))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((tok, ex))
+}
+
+/// A trained model and where it came from, for the held-out evaluations.
+struct Held<'a, B: Backend> {
+    model: &'a Model<B>,
+    name: &'a str,
+    checkpoint: &'a Path,
+    step: u64,
+    commit: &'a Option<String>,
+}
+
+impl<B: Backend> Held<'_, B> {
+    /// `dsrsq eval`'s record of held-out `spec` into `out`.
+    fn evaluate(
+        &self,
+        be: &B,
+        preset: &Preset,
+        tok: &Tok,
+        spec: &str,
+        out: &Path,
+        progress: bool,
+    ) -> Result<(), TrainError> {
+        let cfg = &self.model.cfg;
+        let (_, examples) = held_out_of(spec, preset.eval_examples, cfg.train.seed)?;
+        let bar = if progress {
+            indicatif::ProgressBar::new(examples.len() as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_message(format!("evaluating {} on {spec}", self.name));
+        let t = Instant::now();
+        let report = evaluate_model(
+            be,
+            self.model,
+            tok,
+            &examples,
+            cfg.train.batch_size,
+            preset.max_new,
+            &mut |d, _| bar.set_position(d as u64),
+        )?;
+        bar.finish_and_clear();
+        let rec = eval_record(
+            self.name,
+            self.checkpoint,
+            self.step,
+            spec,
+            cfg,
+            &be.name(),
+            self.commit.clone(),
+            t.elapsed().as_secs_f64(),
+            &report,
+        );
+        write_json(out, &rec)
+    }
 }
 
 /// Trains and evaluates one model into `out/<name>/`; returns its eval.json path.
@@ -218,37 +282,16 @@ fn one<B: Backend>(
     let ck = checkpoint::load(&path)?;
     let host: Vec<Tensor> = ck.params.into_iter().map(|(_, t)| t).collect();
     let model = Model::from_host(be, &cfg, &host)?;
-    let (tok, examples) = held_out(preset, cfg.train.seed)?;
-    let bar = if progress {
-        indicatif::ProgressBar::new(examples.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_message(format!("evaluating {name}"));
-    let t = Instant::now();
-    let report = evaluate_model(
-        be,
-        &model,
-        &tok,
-        &examples,
-        cfg.train.batch_size,
-        preset.max_new,
-        &mut |d, _| bar.set_position(d as u64),
-    )?;
-    bar.finish_and_clear();
-    let rec = eval_record(
+    let tok = Tok::bundled()?;
+    let held = Held {
+        model: &model,
         name,
-        &path,
-        ck.sidecar.step,
-        &preset.data,
-        &cfg,
-        &be.name(),
-        commit,
-        t.elapsed().as_secs_f64(),
-        &report,
-    );
+        checkpoint: &path,
+        step: ck.sidecar.step,
+        commit: &commit,
+    };
     let out_path = dir.join("eval.json");
-    write_json(&out_path, &rec)?;
+    held.evaluate(be, preset, &tok, &preset.data, &out_path, progress)?;
     if !preset.sweep_lengths.is_empty() {
         let total = preset.sweep_lengths.len() * preset.sweep_examples;
         let bar = if progress {
@@ -281,6 +324,10 @@ fn one<B: Backend>(
             "points": points,
         });
         write_json(&dir.join("sweep.json"), &rec)?;
+    }
+    for (label, spec) in &preset.extra_evals {
+        let out = dir.join(format!("eval-{label}.json"));
+        held.evaluate(be, preset, &tok, spec, &out, progress)?;
     }
     let spec = &preset.stream;
     let bar = if progress {

@@ -308,6 +308,17 @@ pub fn write_report(root: &Path) -> Result<Written, ReportError> {
     let _ = writeln!(s, "\n## Main Results\n\n### Task Performance\n");
     s.push_str(&tables::task_performance(&runs));
     let _ = writeln!(s, "\nF1 and exact match: SQuAD v1.1 normalization, max over gold answers. ROUGE-L: LCS F-measure on rouge_score's tokenization, no stemmer. BLEU: sacrebleu corpus BLEU (`nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0`) divided by 100. All from greedy answers; \"—\" where the data is scored teacher-forced only.\n");
+    let mut labels: Vec<(&str, &str)> = runs
+        .iter()
+        .flat_map(|r| r.extra.iter().map(|(l, d, _)| (l.as_str(), d.as_str())))
+        .collect();
+    labels.sort();
+    labels.dedup_by(|a, b| a.0 == b.0);
+    for (label, data) in labels {
+        let _ = writeln!(s, "### Task Performance: {label}\n\nHeld-out `{data}` (`eval-{label}.json`), evaluated only: the models were not trained on it.\n");
+        s.push_str(&tables::extra_task(&runs, label));
+        s.push('\n');
+    }
     let _ = writeln!(s, "### Efficiency Metrics\n");
     s.push_str(&tables::efficiency(&runs));
     let _ = writeln!(s, "\nMemory: peak bytes of the backend's live buffers while decoding, weights included (wgpu device buffers; CPU heap bytes counted by dsrsq's allocator), or the process's peak RSS where neither is counted. Throughput: (prompt + generated tokens) / seconds of greedy decoding. Latency: seconds per example. Token efficiency: context tokens kept for attention / context tokens offered.\n");

@@ -31,6 +31,8 @@ pub struct ModelRun {
     pub sweep: Vec<SweepPoint>,
     /// The streaming scenario beside it (`stream.json`).
     pub stream: Option<StreamReport>,
+    /// Further evaluations beside it (`eval-<label>.json`): label, data spec, task metrics.
+    pub extra: Vec<(String, String, Option<Task>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,20 +78,23 @@ fn read_json(path: &Path) -> Result<Value, ReportError> {
     Ok(v)
 }
 
+fn task_of(v: &Value, path: &Path) -> Result<Option<Task>, ReportError> {
+    if v["metrics"]["task"].is_null() {
+        return Ok(None);
+    }
+    Ok(Some(Task {
+        f1: num(v, &["metrics", "task", "f1"], path)?,
+        exact_match: num(v, &["metrics", "task", "exact_match"], path)?,
+        rouge_l: num(v, &["metrics", "task", "rouge_l_f"], path)?,
+        bleu: num(v, &["metrics", "task", "bleu"], path)? / 100.0,
+    }))
+}
+
 /// Parses one `eval.json`.
 pub fn read_eval(path: &Path) -> Result<ModelRun, ReportError> {
     let v = read_json(path)?;
     let m = &v["metrics"];
-    let task = if m["task"].is_null() {
-        None
-    } else {
-        Some(Task {
-            f1: num(&v, &["metrics", "task", "f1"], path)?,
-            exact_match: num(&v, &["metrics", "task", "exact_match"], path)?,
-            rouge_l: num(&v, &["metrics", "task", "rouge_l_f"], path)?,
-            bleu: num(&v, &["metrics", "task", "bleu"], path)? / 100.0,
-        })
-    };
+    let task = task_of(&v, path)?;
     let efficiency = if m["efficiency"].is_null() {
         None
     } else {
@@ -137,6 +142,7 @@ pub fn read_eval(path: &Path) -> Result<ModelRun, ReportError> {
     } else {
         None
     };
+    let extra = read_extra(&folder)?;
     let name = v["model"]
         .as_str()
         .ok_or_else(|| ReportError::Field {
@@ -158,7 +164,31 @@ pub fn read_eval(path: &Path) -> Result<ModelRun, ReportError> {
         log,
         sweep,
         stream,
+        extra,
     })
+}
+
+/// `eval-<label>.json` files in `folder`, by label.
+fn read_extra(folder: &Path) -> Result<Vec<(String, String, Option<Task>)>, ReportError> {
+    let rd = std::fs::read_dir(folder).map_err(|e| ReportError::Io {
+        path: folder.display().to_string(),
+        source: e,
+    })?;
+    let mut out = Vec::new();
+    for entry in rd.flatten() {
+        let file = entry.file_name().to_string_lossy().to_string();
+        let Some(label) = file
+            .strip_prefix("eval-")
+            .and_then(|f| f.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        let v = read_json(&entry.path())?;
+        let data = v["data"].as_str().unwrap_or("").to_string();
+        out.push((label.to_string(), data, task_of(&v, &entry.path())?));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 fn read_sweep(path: &Path) -> Result<Vec<SweepPoint>, ReportError> {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::runs::ModelRun;
+use super::runs::{ModelRun, Task};
 
 /// Cells print with 4 decimals, as the seed's tables do (tests parse them back).
 pub fn cell(v: Option<f64>) -> String {
@@ -30,12 +30,23 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
 }
 
 pub fn task_performance(runs: &[ModelRun]) -> String {
-    let rows: Vec<Vec<String>> = runs
-        .iter()
-        .map(|r| {
-            let t = r.task;
+    task_table(runs.iter().map(|r| (r.name.as_str(), r.task)))
+}
+
+/// The task table for an extra evaluation `label` (`eval-<label>.json`), over the runs that
+/// have it.
+pub fn extra_task(runs: &[ModelRun], label: &str) -> String {
+    task_table(runs.iter().filter_map(|r| {
+        let (_, _, t) = r.extra.iter().find(|e| e.0 == label)?;
+        Some((r.name.as_str(), *t))
+    }))
+}
+
+fn task_table<'a>(rows: impl Iterator<Item = (&'a str, Option<Task>)>) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .map(|(name, t)| {
             vec![
-                r.name.clone(),
+                name.to_string(),
                 cell(t.map(|t| t.f1)),
                 cell(t.map(|t| t.exact_match)),
                 cell(t.map(|t| t.rouge_l)),
