@@ -15,8 +15,9 @@ use crate::kernels::adamw::AdamW;
 use crate::model::{Config, Model};
 use crate::train::checkpoint::{self, Checkpoint, Sidecar, TensorInfo};
 use crate::train::eval::evaluate;
-use crate::train::metrics::{peak_rss_bytes, MetricsLog};
+use crate::train::metrics::MetricsLog;
 use crate::train::optim::{lr_at, Optimizer};
+use crate::train::step::{add_eval, optimizer_step};
 use crate::train::{check_vocab, TrainError};
 use crate::Tensor;
 
@@ -124,54 +125,25 @@ impl<B: Backend> TrainSession<B> {
         }
         let cfg = &self.opts.config;
         let (step, batch) = (self.step, cfg.train.batch_size);
-        let ts = Instant::now();
         let examples: Vec<Example> = (0..batch as u64)
             .map(|i| self.data.example(self.pos + i))
             .collect::<std::result::Result<_, _>>()?;
         self.pos += batch as u64;
-        let out = self.model.step(be, &examples, step, true, false)?;
-        if let Some((name, v)) = out.terms.non_finite() {
-            return Err(TrainError::NonFinite {
-                step,
-                what: format!("loss term `{name}` = {v}"),
-            }
-            .into());
-        }
         let lr = lr_at(
             cfg.train.learning_rate,
             step,
             self.opts.warmup,
             Some(self.opts.steps),
         );
-        let stats = self.opt.apply(
+        let (mut rec, _) = optimizer_step(
             be,
-            &self.model.layout,
-            &mut self.model.params,
-            out.grads,
-            cfg.train.grad_clip,
+            &mut self.model,
+            &mut self.opt,
+            &examples,
+            step,
             lr,
+            self.t0,
         )?;
-        be.sync()?;
-        let tokens: usize = examples.iter().map(|e| e.ids.len()).sum();
-        let dt = ts.elapsed().as_secs_f64();
-        let t = out.terms;
-        let mut rec = json!({
-            "step": step + 1,
-            "loss": t.total, "task": t.task, "retrieval": t.retrieval,
-            "compression": t.compression, "compute": t.compute, "ramp": t.ramp,
-            "lr": stats.lr, "grad_norm": stats.grad_norm, "clipped": stats.clipped,
-            "tokens": tokens, "tokens_per_s": tokens as f64 / dt,
-            "kept_fraction": out.ctx_kept as f64 / out.ctx_tokens.max(1) as f64,
-            "seconds": self.t0.elapsed().as_secs_f64(),
-            "step_seconds": dt,
-        });
-        if let Some((live, peak)) = be.device_bytes() {
-            rec["device_bytes"] = json!(live);
-            rec["device_peak_bytes"] = json!(peak);
-        }
-        if let Some(rss) = peak_rss_bytes() {
-            rec["peak_rss_bytes"] = json!(rss);
-        }
         self.step += 1;
         let every = self.opts.eval_every;
         if every > 0
@@ -179,10 +151,7 @@ impl<B: Backend> TrainSession<B> {
             && (self.step.is_multiple_of(every) || self.finished())
         {
             let ev = evaluate(be, &self.model, &self.eval_set, batch, self.step)?;
-            rec["eval_exact_match"] = json!(ev.exact_match());
-            rec["eval_row_accuracy"] = json!(ev.row_accuracy());
-            rec["eval_task_loss"] = json!(ev.task_loss);
-            rec["eval_kept_fraction"] = json!(ev.kept_fraction());
+            add_eval(&mut rec, &ev);
         }
         if let Some(log) = &self.log {
             log.log(&rec).map_err(TrainError::from)?;

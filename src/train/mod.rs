@@ -7,6 +7,7 @@ mod fsio;
 pub mod metrics;
 pub mod optim;
 pub mod run;
+pub mod step;
 
 pub use fsio::TEMP_SUFFIX;
 pub use run::{check_vocab, train, TrainOptions, TrainSummary};

@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 
 use super::checkpoint::{self, Checkpoint, Sidecar, TensorInfo};
 use super::eval::{evaluate, EvalStats};
-use super::metrics::{peak_rss_bytes, MetricsLog};
+use super::metrics::MetricsLog;
 use super::optim::{lr_at, Optimizer};
+use super::step::{add_eval, optimizer_step};
 use super::TrainError;
 use crate::backend::Backend;
 use crate::data::{DataSpec, Dataset, Example, LoadOptions, Split, Tok};
@@ -261,7 +261,6 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
     let mut last_eval = None;
     let mut last_ck = None;
     for step in start..total {
-        let ts = Instant::now();
         // The data stream is one position counter across stages: resuming mid-curriculum
         // lands on the same stage and example.
         let ds = stages
@@ -273,58 +272,17 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
             .map(|i| ds.example(pos + i))
             .collect::<Result<_, _>>()?;
         pos += batch as u64;
-        let out = model.step(be, &examples, step, true, false)?;
-        if let Some((name, v)) = out.terms.non_finite() {
-            return Err(TrainError::NonFinite {
-                step,
-                what: format!("loss term `{name}` = {v}"),
-            });
-        }
         let lr = lr_at(cfg.train.learning_rate, step, opts.warmup, Some(total));
-        let stats = opt.apply(
-            be,
-            &model.layout,
-            &mut model.params,
-            out.grads,
-            cfg.train.grad_clip,
-            lr,
-        )?;
-        be.sync()?;
-        let tokens: usize = examples.iter().map(|e| e.ids.len()).sum();
-        tokens_done += tokens;
-        let dt = ts.elapsed().as_secs_f64();
-        let t = out.terms;
-        last_loss = t.total;
-        let mut rec = json!({
-            "step": step + 1,
-            "loss": t.total, "task": t.task, "retrieval": t.retrieval,
-            "compression": t.compression, "compute": t.compute, "ramp": t.ramp,
-            "lr": stats.lr, "grad_norm": stats.grad_norm, "clipped": stats.clipped,
-            "tokens": tokens, "tokens_per_s": tokens as f64 / dt,
-            "kept_fraction": out.ctx_kept as f64 / out.ctx_tokens.max(1) as f64,
-            "seconds": t0.elapsed().as_secs_f64(),
-        });
-        if let Some((live, peak)) = be.device_bytes() {
-            rec["device_bytes"] = json!(live);
-            rec["device_peak_bytes"] = json!(peak);
-        }
-        if let Some(rss) = peak_rss_bytes() {
-            rec["peak_rss_bytes"] = json!(rss);
-        }
+        let (mut rec, loss) = optimizer_step(be, &mut model, &mut opt, &examples, step, lr, t0)?;
+        last_loss = loss;
+        tokens_done += examples.iter().map(|e| e.ids.len()).sum::<usize>();
         let last = step + 1 == total;
         if opts.eval_every > 0
             && ((step + 1) % opts.eval_every == 0 || last)
             && !eval_set.is_empty()
         {
             let ev = evaluate(be, &model, &eval_set, batch, step + 1)?;
-            rec["eval_exact_match"] = json!(ev.exact_match());
-            rec["eval_row_accuracy"] = json!(ev.row_accuracy());
-            rec["eval_task_loss"] = json!(ev.task_loss);
-            rec["eval_examples"] = json!(ev.examples);
-            rec["eval_kept_fraction"] = json!(ev.kept_fraction());
-            if ev.with_spans > 0 {
-                rec["eval_support_recall"] = json!(ev.support_recall());
-            }
+            add_eval(&mut rec, &ev);
             last_eval = Some(ev);
             bar.println(format!(
                 "step {}: eval exact match {:.3}, row accuracy {:.3}, evidence kept {:.3} ({:.1}% of context) on {} held-out examples",
@@ -337,14 +295,15 @@ pub fn train<B: Backend>(be: &B, opts: &TrainOptions) -> Result<TrainSummary, Tr
             ));
         }
         log.log(&rec)?;
+        let r = |k: &str| rec[k].as_f64().unwrap_or(f64::NAN);
         bar.set_message(format!(
             "loss {:.4} (task {:.4} ret {:.4} comp {:.4} cmp {:.4}) {:.0} tok/s",
-            t.total,
-            t.task,
-            t.retrieval,
-            t.compression,
-            t.compute,
-            tokens as f64 / dt
+            r("loss"),
+            r("task"),
+            r("retrieval"),
+            r("compression"),
+            r("compute"),
+            r("tokens_per_s")
         ));
         bar.set_position(step as u64 + 1);
         let due = opts.checkpoint_every > 0 && (step + 1) % opts.checkpoint_every == 0;
