@@ -17,7 +17,7 @@ use super::stream::{run_streams, StreamSpec};
 use super::sweep::length_sweep;
 use crate::backend::Backend;
 use crate::data::{DataSpec, Example, LoadOptions, Split, Tok};
-use crate::model::{Config, Model};
+use crate::model::{variants, Config, Model};
 use crate::train::{checkpoint, train, TrainError, TrainOptions};
 use crate::Tensor;
 
@@ -27,6 +27,8 @@ pub enum ReproduceError {
     Preset(String),
     #[error("unknown model `{0}` (known: {1})")]
     Model(String, String),
+    #[error("`{0}` runs on the weights of `{1}`: list `{1}` before it")]
+    Donor(String, String),
     #[error("{model}: {source}")]
     Train {
         model: String,
@@ -43,26 +45,9 @@ pub enum ReproduceError {
     Report(#[from] ReportError),
 }
 
-/// The models `reproduce` can train by name, and the components each keeps.
-pub const MODELS: &[(&str, bool, bool, bool)] = &[
-    ("dsrsq", true, true, true),
-    ("standard", false, false, false),
-    ("no_dsr", false, true, true),
-    ("no_sqa", true, false, true),
-    ("no_rckv", true, true, false),
-];
-
-/// `base` with the components of model `name`.
+/// `base` with the components of model `name` (see [`crate::model::variants`]).
 pub fn variant(base: &Config, name: &str) -> Result<Config, ReproduceError> {
-    let (_, dsr, sqa, rckv) = MODELS.iter().find(|m| m.0 == name).ok_or_else(|| {
-        let known: Vec<&str> = MODELS.iter().map(|m| m.0).collect();
-        ReproduceError::Model(name.into(), known.join(", "))
-    })?;
-    let mut c = base.clone();
-    c.model.use_dsr = *dsr;
-    c.model.use_sqa = *sqa;
-    c.model.use_rckv = *rckv;
-    Ok(c)
+    variants::apply(base, name).ok_or_else(|| ReproduceError::Model(name.into(), variants::names()))
 }
 
 /// What a preset trains and evaluates.
@@ -258,6 +243,10 @@ fn one<B: Backend>(
 ) -> Result<PathBuf, TrainError> {
     let cfg = variant(&preset.config, name).map_err(|e| TrainError::Setup(e.to_string()))?;
     let dir = out.join(name);
+    std::fs::create_dir_all(&dir).map_err(|e| TrainError::Io {
+        path: dir.display().to_string(),
+        source: e,
+    })?;
     let opts = TrainOptions {
         config: cfg.clone(),
         data: preset.data.clone(),
@@ -275,10 +264,24 @@ fn one<B: Backend>(
         warmup: preset.warmup,
         commit: commit.clone(),
     };
-    let summary = train(be, &opts)?;
-    let path = summary
-        .checkpoint
-        .ok_or_else(|| TrainError::Setup(format!("{name}: training wrote no checkpoint")))?;
+    // A training-free baseline evaluates the weights its donor trained in this run.
+    let path = match variants::find(name).and_then(|v| v.weights_of) {
+        Some(donor) => {
+            let ckdir = out.join(donor).join("checkpoints");
+            checkpoint::latest(&ckdir)?.ok_or_else(|| {
+                TrainError::Setup(format!(
+                    "{name} runs on {donor}'s weights, but {} holds no checkpoint (list {donor} before {name})",
+                    ckdir.display()
+                ))
+            })?
+        }
+        None => {
+            let summary = train(be, &opts)?;
+            summary.checkpoint.ok_or_else(|| {
+                TrainError::Setup(format!("{name}: training wrote no checkpoint"))
+            })?
+        }
+    };
     let ck = checkpoint::load(&path)?;
     let host: Vec<Tensor> = ck.params.into_iter().map(|(_, t)| t).collect();
     let model = Model::from_host(be, &cfg, &host)?;
@@ -365,6 +368,15 @@ pub fn reproduce<B: Backend>(
         path: out.display().to_string(),
         source: e,
     })?;
+    // Every name and donor checked before hours of training start.
+    for (i, name) in preset.models.iter().enumerate() {
+        variant(&preset.config, name)?;
+        if let Some(donor) = variants::find(name).and_then(|v| v.weights_of) {
+            if !preset.models[..i].iter().any(|m| m == donor) {
+                return Err(ReproduceError::Donor(name.clone(), donor.to_string()));
+            }
+        }
+    }
     for (i, name) in preset.models.iter().enumerate() {
         if progress {
             eprintln!(

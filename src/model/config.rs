@@ -50,6 +50,43 @@ pub struct ModelSection {
     pub use_sqa: bool,
     #[serde(default = "on")]
     pub use_rckv: bool,
+    /// Grouped Cross Attention (the `gca` baseline) in place of SQA/dense attention.
+    #[serde(default)]
+    pub use_gca: bool,
+    /// How a model without DSR picks the context it reads (`rag`, `attention_rag`).
+    #[serde(default)]
+    pub context: ContextPolicy,
+    /// What the decoding KV cache keeps after the prefill (`razor`, `pyramid`).
+    #[serde(default)]
+    pub kv: KvPolicy,
+}
+
+/// The context a model without DSR reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContextPolicy {
+    /// The context's last tokens up to `model.max_len` (the standard model).
+    #[default]
+    Truncate,
+    /// BM25 over chunks with the question as query (`rag`).
+    Bm25,
+    /// Chunks ranked by the model's own attention from the question's last token
+    /// (`attention_rag`).
+    Attention,
+}
+
+/// What the decoding KV cache keeps of the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvPolicy {
+    /// Every row (or RCKV latents for the context when RCKV is on).
+    #[default]
+    Exact,
+    /// RazorAttention: retrieval heads keep everything, the others sinks + window + one
+    /// compensation token.
+    Razor,
+    /// PyramidKV: per-layer budgets decreasing with depth, rows kept by SnapKV scores.
+    Pyramid,
 }
 
 fn on() -> bool {
@@ -134,6 +171,102 @@ pub struct Config {
     pub rckv: RckvSection,
     pub hof: HofSection,
     pub train: TrainSection,
+    #[serde(default)]
+    pub rag: RagSection,
+    #[serde(default)]
+    pub razor: RazorSection,
+    #[serde(default)]
+    pub pyramid: PyramidSection,
+    #[serde(default)]
+    pub gca: GcaSection,
+}
+
+/// `rag` / `attention_rag`: chunking and the token budget of the kept context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RagSection {
+    /// Tokens per chunk.
+    pub chunk: usize,
+    /// Context tokens kept; 0 fills the dense model's window (`model.max_len` minus the
+    /// question and answer).
+    pub budget: usize,
+    /// BM25's term-frequency saturation and length normalization.
+    pub k1: f32,
+    pub b: f32,
+}
+
+impl Default for RagSection {
+    fn default() -> Self {
+        Self {
+            chunk: 64,
+            budget: 0,
+            k1: 1.2,
+            b: 0.75,
+        }
+    }
+}
+
+/// `razor`: RazorAttention's cache for non-retrieval heads and its head scoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RazorSection {
+    /// Attention-sink tokens kept at the start.
+    pub sink: usize,
+    /// Most recent tokens kept.
+    pub window: usize,
+    /// Fraction of heads kept whole (by echo + induction score).
+    pub retrieval_heads: f32,
+}
+
+impl Default for RazorSection {
+    fn default() -> Self {
+        Self {
+            sink: 4,
+            window: 64,
+            retrieval_heads: 0.15,
+        }
+    }
+}
+
+/// `pyramid`: PyramidKV's budgets and SnapKV's scoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PyramidSection {
+    /// Average rows kept per head and layer (the budget the pyramid redistributes).
+    pub budget: usize,
+    /// β: the top layer keeps `budget / β`.
+    pub beta: f32,
+    /// Observation window: the prompt's last rows, whose attention scores the rest.
+    pub window: usize,
+    /// Pooling kernel over the scores.
+    pub kernel: usize,
+}
+
+impl Default for PyramidSection {
+    fn default() -> Self {
+        Self {
+            budget: 128,
+            beta: 20.0,
+            window: 32,
+            kernel: 5,
+        }
+    }
+}
+
+/// `gca`: Grouped Cross Attention's chunking and retrieval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcaSection {
+    /// Tokens per chunk.
+    pub chunk: usize,
+    /// Past chunks retrieved per chunk.
+    pub top_k: usize,
+}
+
+impl Default for GcaSection {
+    fn default() -> Self {
+        Self { chunk: 64, top_k: 4 }
+    }
 }
 
 /// The presets shipped in `assets/configs/`, by name.
@@ -279,6 +412,51 @@ impl Config {
                 return bad(key, format!("is {v}; must be in [0, 1)"));
             }
         }
+        for (key, v) in [
+            ("rag.chunk", self.rag.chunk),
+            ("razor.window", self.razor.window),
+            ("pyramid.budget", self.pyramid.budget),
+            ("pyramid.window", self.pyramid.window),
+            ("pyramid.kernel", self.pyramid.kernel),
+            ("gca.chunk", self.gca.chunk),
+            ("gca.top_k", self.gca.top_k),
+        ] {
+            if v == 0 {
+                return bad(key, "must be at least 1".into());
+            }
+        }
+        if !(self.rag.k1.is_finite() && self.rag.k1 >= 0.0) {
+            return bad("rag.k1", format!("is {}; must be finite and ≥ 0", self.rag.k1));
+        }
+        for (key, v) in [
+            ("rag.b", self.rag.b),
+            ("razor.retrieval_heads", self.razor.retrieval_heads),
+        ] {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                return bad(key, format!("is {v}; must be in [0, 1]"));
+            }
+        }
+        if !(self.pyramid.beta.is_finite() && self.pyramid.beta >= 1.0) {
+            return bad(
+                "pyramid.beta",
+                format!("is {}; must be finite and ≥ 1", self.pyramid.beta),
+            );
+        }
+        if self.model.use_gca && self.model.use_sqa {
+            return bad(
+                "model.use_gca",
+                "replaces the attention, so it needs model.use_sqa = false".into(),
+            );
+        }
+        if self.model.use_dsr && self.model.context != ContextPolicy::Truncate {
+            return bad(
+                "model.context",
+                format!(
+                    "is {:?}; with model.use_dsr = true DSR picks the context, so it must be \"truncate\"",
+                    self.model.context
+                ),
+            );
+        }
         if !self.dsr.tau.is_finite() {
             return bad("dsr.tau", "must be finite".into());
         }
@@ -289,9 +467,30 @@ impl Config {
     }
 
     /// The report's name for this model: `dsrsq` with every component, `standard` with none,
-    /// `no_dsr` / `no_sqa` / `no_rckv` with one removed, else the components it keeps.
+    /// `no_dsr` / `no_sqa` / `no_rckv` with one removed, a baseline's name, else the
+    /// components it keeps.
     pub fn variant_name(&self) -> String {
         let m = &self.model;
+        let plain = !m.use_dsr && !m.use_sqa && !m.use_rckv;
+        if plain {
+            match (m.use_gca, m.context, m.kv) {
+                (true, ContextPolicy::Truncate, KvPolicy::Exact) => return "gca".into(),
+                (false, ContextPolicy::Bm25, KvPolicy::Exact) => return "rag".into(),
+                (false, ContextPolicy::Attention, KvPolicy::Exact) => {
+                    return "attention_rag".into()
+                }
+                (false, ContextPolicy::Truncate, KvPolicy::Razor) => return "razor".into(),
+                (false, ContextPolicy::Truncate, KvPolicy::Pyramid) => return "pyramid".into(),
+                _ => {}
+            }
+        }
+        if m.use_gca || m.context != ContextPolicy::Truncate || m.kv != KvPolicy::Exact {
+            return format!(
+                "custom(dsr={},sqa={},rckv={},gca={},context={:?},kv={:?})",
+                m.use_dsr, m.use_sqa, m.use_rckv, m.use_gca, m.context, m.kv
+            )
+            .to_lowercase();
+        }
         match (m.use_dsr, m.use_sqa, m.use_rckv) {
             (true, true, true) => "dsrsq".into(),
             (false, false, false) => "standard".into(),

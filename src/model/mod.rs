@@ -10,9 +10,10 @@ pub mod layer;
 pub mod network;
 pub mod params;
 pub mod retriever;
+pub mod variants;
 
 pub use batch::{Batch, SeqPlan};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, ContextPolicy, KvPolicy};
 pub use decode::KvDecoder;
 pub use network::{LossTerms, Model, StepOutput};
 pub use params::{ParamIdx, ParamLayout};

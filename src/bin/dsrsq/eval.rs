@@ -16,7 +16,7 @@ use dsrsq::train::checkpoint::{self, Checkpoint};
 use dsrsq::Tensor;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::train::{commit, TrainBackend};
+use crate::train::{apply_model, commit, TrainBackend};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -41,6 +41,10 @@ pub struct EvalArgs {
     /// A tokenizer.json other than the built-in bert-base-uncased one.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// Evaluate the checkpoint's weights as this compared model (e.g. `razor` or `pyramid`
+    /// on a `standard` checkpoint); default: the checkpoint's own config.
+    #[arg(long)]
+    pub model: Option<String>,
     /// The model's name in reports (default: from the config's components: `dsrsq`,
     /// `standard`, `no_dsr`, ...).
     #[arg(long)]
@@ -71,7 +75,11 @@ fn resolve(p: &Path) -> Result<PathBuf> {
 pub fn run(a: EvalArgs) -> Result<()> {
     let wall = Instant::now();
     let path = resolve(&a.checkpoint)?;
-    let ck = checkpoint::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    let mut ck =
+        checkpoint::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    if let Some(name) = &a.model {
+        ck.sidecar.config = apply_model(&ck.sidecar.config, name)?;
+    }
     let tok = match &a.tokenizer {
         Some(p) => Tok::from_file(p)?,
         None => Tok::bundled()?,
@@ -145,7 +153,12 @@ fn go<B: Backend>(
     eprintln!("evaluating on {}", be.name());
     let cfg = &ck.sidecar.config;
     let host: Vec<Tensor> = ck.params.iter().map(|(_, t)| t.clone()).collect();
-    let model = Model::from_host(be, cfg, &host)?;
+    let model = Model::from_host(be, cfg, &host).with_context(|| {
+        format!(
+            "loading the checkpoint's weights as `{}`",
+            cfg.variant_name()
+        )
+    })?;
     let bar = if a.quiet {
         ProgressBar::hidden()
     } else {

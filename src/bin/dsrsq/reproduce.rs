@@ -22,6 +22,11 @@ pub struct ReproduceArgs {
     pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = TrainBackend::Cpu)]
     pub backend: TrainBackend,
+    /// The models to compare, in order (repeatable or comma-separated; default: the preset's).
+    /// Training-free baselines (rag, attention_rag, razor, pyramid) need `standard` earlier
+    /// in the list.
+    #[arg(long = "model", value_delimiter = ',')]
+    pub models: Vec<String>,
     /// Override the preset's training steps.
     #[arg(long)]
     pub steps: Option<usize>,
@@ -34,6 +39,9 @@ pub fn run(a: ReproduceArgs) -> Result<()> {
     let mut p = preset(&a.preset)?;
     if let Some(s) = a.steps {
         p.steps = s;
+    }
+    if !a.models.is_empty() {
+        p.models = a.models.clone();
     }
     let out = a.out.clone().unwrap_or_else(|| {
         let now = std::time::SystemTime::now()

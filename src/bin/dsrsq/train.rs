@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use dsrsq::backend::{Backend, CpuBackend, WgpuBackend};
 use dsrsq::device::GpuContext;
-use dsrsq::model::Config;
+use dsrsq::model::{variants, Config};
 use dsrsq::train::{self, TrainOptions, TrainSummary};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -21,6 +21,10 @@ pub struct TrainArgs {
     /// A TOML config file, or a preset name (`tiny`, `seed`, ...).
     #[arg(long, default_value = "tiny")]
     pub config: String,
+    /// Which compared model to train on that config: dsrsq, standard, rag, attention_rag,
+    /// gca, razor, pyramid, no_dsr, no_sqa, no_rckv (default: the config's own switches).
+    #[arg(long)]
+    pub model: Option<String>,
     /// What to train on: `passkey:ctx=2048`, `mqar:ctx=256,pairs=16`, `needle:ctx=4096`,
     /// `squad:FILE`, `nq:FILE`, `nq-open:FILE`, `longqa:FILE,ctx=4096`.
     #[arg(long, default_value = "passkey:ctx=2048")]
@@ -92,6 +96,13 @@ pub fn load_config(spec: &str) -> Result<Config> {
     }
 }
 
+/// `config` switched to the compared model `name`.
+pub fn apply_model(config: &Config, name: &str) -> Result<Config> {
+    variants::apply(config, name).ok_or_else(|| {
+        anyhow::anyhow!("--model {name}: unknown model (known: {})", variants::names())
+    })
+}
+
 pub fn commit() -> Option<String> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -104,6 +115,9 @@ pub fn commit() -> Option<String> {
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let mut config = load_config(&a.config).with_context(|| format!("config {}", a.config))?;
+    if let Some(name) = &a.model {
+        config = apply_model(&config, name)?;
+    }
     if let Some(s) = a.seed {
         config.train.seed = s;
     }
