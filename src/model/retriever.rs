@@ -103,6 +103,10 @@ pub(crate) fn run<B: Backend>(
             }
             let kept = sel.selected[..sel.kept_ctx].to_vec();
             SeqPlan::from_context(ex, kept)
+        } else if cfg.model.use_gca {
+            // GCA reads the whole context: its cost is linear in it (local window plus
+            // top-k retrieved chunks), which is the point of the baseline.
+            SeqPlan::dense(ex)
         } else {
             SeqPlan::dense(ex).truncate(cfg.model.max_len)
         };
