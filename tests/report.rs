@@ -177,7 +177,14 @@ fn reproduce_micro_trains_evaluates_and_reports_end_to_end() {
     let md = std::fs::read_to_string(&w.report).expect("report.md");
     let task = table(&md, "### Task Performance");
     let eff = table(&md, "### Efficiency Metrics");
-    assert_eq!(task.len(), 2);
+    // Every compared model has its row, in the seed's order.
+    let names: Vec<&str> = task.iter().map(|r| r[0].as_str()).collect();
+    let all: Vec<&str> = dsrsq::model::variants::VARIANTS
+        .iter()
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(names, all);
+    assert_eq!(eff.len(), all.len());
     for (row, erow) in task.iter().zip(&eff) {
         let j: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(root.join(&row[0]).join("eval.json")).expect("eval.json"),
@@ -197,7 +204,7 @@ fn reproduce_micro_trains_evaluates_and_reports_end_to_end() {
     }
     // The extra real-text evaluation (SQuAD long-context QA) has its own table.
     let extra = table(&md, "### Task Performance: longqa");
-    assert_eq!(extra.len(), 2);
+    assert_eq!(extra.len(), all.len());
     for row in &extra {
         let j: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(root.join(&row[0]).join("eval-longqa.json"))
@@ -216,7 +223,7 @@ fn reproduce_micro_trains_evaluates_and_reports_end_to_end() {
     }
     // The length sweep: one table row per (model, length), each equal to sweep.json.
     let sweep = table(&md, "### Efficiency vs context length");
-    assert_eq!(sweep.len(), 2 * p.sweep_lengths.len());
+    assert_eq!(sweep.len(), all.len() * p.sweep_lengths.len());
     for row in &sweep {
         let j: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(root.join(&row[0]).join("sweep.json")).expect("sweep.json"),
@@ -242,7 +249,14 @@ fn reproduce_micro_trains_evaluates_and_reports_end_to_end() {
     }
     // The adaptation table holds stream.json's three metrics ("—" where undefined).
     let adapt = table(&md, "### Adaptation Metrics");
-    assert_eq!(adapt.len(), 2);
+    assert_eq!(adapt.len(), all.len());
+    let ablation = table(&md, "## Ablation Study Results");
+    let abl: Vec<&str> = ablation.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(abl, ["full_model", "no_dsr", "no_sqa", "no_rckv"]);
+    assert!(w
+        .figures
+        .iter()
+        .any(|f| f.ends_with("ablation_results.png")));
     for row in &adapt {
         let j: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(root.join(&row[0]).join("stream.json")).expect("stream.json"),

@@ -55,6 +55,18 @@ pub struct Trainer {
 /// How often the live parameters are sent to the views.
 const PARAMS_EVERY: Duration = Duration::from_secs(5);
 
+/// Puts the calling thread below the UI thread in the scheduler's order, so training takes
+/// whatever CPU the frames leave instead of delaying them (on 2 cores, lavapipe renders the
+/// frame on the CPU too).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority only reads its arguments; on Linux, `who = 0` with
+        // PRIO_PROCESS names the calling thread, not the whole process.
+        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    }
+}
+
 impl Trainer {
     /// Starts training; `wake` is called after every message (to repaint the UI).
     pub fn start(
@@ -69,6 +81,7 @@ impl Trainer {
         let handle = std::thread::Builder::new()
             .name("dsrsq-train".into())
             .spawn(move || {
+                lower_priority();
                 let send = |m: TrainMsg| {
                     let _ = tx.send(m);
                     wake();
@@ -77,6 +90,7 @@ impl Trainer {
                 let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     let pool = rayon::ThreadPoolBuilder::new()
                         .num_threads(threads.max(1))
+                        .start_handler(|_| lower_priority())
                         .build();
                     match pool {
                         Ok(pool) => pool.install(

@@ -91,7 +91,10 @@ pub fn squad_longqa(ctx: usize) -> String {
 /// exact match 0.35 / 0.77 / 0.86 after 1,000 / 1,500 / 2,000 steps; at 512, 0 after 600;
 /// 1,200 + 400 steps gave exact match 0.44 at 256 in an 8.5-minute run).
 pub fn preset(name: &str) -> Result<Preset, ReproduceError> {
-    let models = vec!["dsrsq".to_string(), "standard".to_string()];
+    let models: Vec<String> = variants::VARIANTS
+        .iter()
+        .map(|v| v.name.to_string())
+        .collect();
     let tiny = Config::preset("tiny").map_err(|e| ReproduceError::Train {
         model: "preset".into(),
         source: Box::new(TrainError::Setup(e.to_string())),
@@ -277,9 +280,9 @@ fn one<B: Backend>(
         }
         None => {
             let summary = train(be, &opts)?;
-            summary.checkpoint.ok_or_else(|| {
-                TrainError::Setup(format!("{name}: training wrote no checkpoint"))
-            })?
+            summary
+                .checkpoint
+                .ok_or_else(|| TrainError::Setup(format!("{name}: training wrote no checkpoint")))?
         }
     };
     let ck = checkpoint::load(&path)?;
