@@ -309,3 +309,62 @@ fn attention_chunk_scores_on_wgpu_equal_the_cpu() {
         assert_eq!(plan_c.kept_ctx, plan_g.kept_ctx);
     }
 }
+
+/// `dsrsq eval --model rag|attention_rag` on a standard checkpoint whose window (max_len 96)
+/// is shorter than the evaluated contexts, so both really select.
+#[test]
+fn eval_cli_runs_rag_and_attention_rag_on_a_standard_checkpoint() {
+    let dir = std::env::temp_dir().join(format!("dsrsq-rag-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut c = model_cfg("standard");
+    c.model.layers = 1;
+    c.model.max_len = 96;
+    let cfg = dir.join("small.toml");
+    std::fs::write(&cfg, toml::to_string(&c).expect("serialize")).expect("write config");
+    let run = dir.join("run");
+    let exe = env!("CARGO_BIN_EXE_dsrsq");
+    let status = std::process::Command::new(exe)
+        .args(["train", "--quiet", "--eval-every", "0", "--steps", "2"])
+        .args([
+            "--data",
+            "passkey:ctx=64",
+            "--model",
+            "standard",
+            "--config",
+        ])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&run)
+        .status()
+        .expect("dsrsq train");
+    assert!(status.success(), "training the donor failed");
+    for name in ["rag", "attention_rag"] {
+        let out = dir.join(format!("eval-{name}.json"));
+        let o = std::process::Command::new(exe)
+            .args([
+                "eval",
+                "--quiet",
+                "--data",
+                "passkey:ctx=160",
+                "--examples",
+                "2",
+            ])
+            .args(["--max-new", "3", "--model", name, "--checkpoint"])
+            .arg(&run)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("dsrsq eval");
+        assert!(
+            o.status.success(),
+            "eval --model {name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let json = std::fs::read_to_string(&out).expect("eval json written");
+        assert!(
+            json.contains(&format!("\"{name}\"")),
+            "{name} named in {json}"
+        );
+    }
+}

@@ -169,3 +169,100 @@ fn window_pass<B: Backend>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::CpuBackend;
+    use crate::model::{Config, Model};
+
+    /// The scores from backend matmul + softmax equal an f64 softmax of the focus row's
+    /// dot products, read from the same layer caches; windows of 2 chunks, the last shorter.
+    #[test]
+    fn chunk_masses_equal_an_f64_softmax_of_the_focus_row() {
+        let mut cfg = Config::preset("tiny").expect("tiny");
+        cfg.model.d_model = 16;
+        cfg.model.hidden_dim = 8;
+        cfg.model.heads = 2;
+        cfg.model.layers = 2;
+        cfg.model.use_dsr = false;
+        cfg.model.use_sqa = false;
+        cfg.model.use_rckv = false;
+        cfg.rag.chunk = 4;
+        let be = CpuBackend;
+        let model = Model::new(&be, &cfg, 7).expect("model");
+        // Context of 19 tokens, question of 3: tail = SEP + 3 + SEP = 5 rows.
+        let mut ids: Vec<u32> = (0..19).map(|i| 1000 + 37 * i).collect();
+        let n_ctx = ids.len();
+        ids.extend([102, 2000, 2001, 2002, 102, 3000]);
+        let ex = Example {
+            targets: vec![-1; ids.len()],
+            n_ctx,
+            q0: n_ctx + 1,
+            q1: n_ctx + 4,
+            spans: Vec::new(),
+            answers: Vec::new(),
+            ids,
+        };
+        cfg.model.max_len = 5 + 8;
+        let model = Model {
+            cfg: cfg.clone(),
+            ..model
+        };
+        let w = Weights {
+            be: &be,
+            cfg: &cfg,
+            p: &model.params,
+        };
+        let chunks = super::super::chunks(n_ctx, 4);
+        let got = chunk_scores(&w, &ex, &chunks).expect("scores");
+
+        let (heads, d) = (cfg.model.heads, cfg.head_dim());
+        let mut mass = vec![0f64; n_ctx];
+        for group in chunks.chunks(2) {
+            let win = Window {
+                c0: group[0].0,
+                c1: group[group.len() - 1].1,
+            };
+            let batch = window_batch(&ex, &[win], 5);
+            let l = batch.l;
+            let mut x = be
+                .embedding_forward(&model.params[model.layout.idx.wte], &batch.ids)
+                .expect("embed");
+            for li in &model.layout.idx.layers {
+                let (out, cache) = layer::forward(&w, li, &batch, x).expect("layer");
+                x = out.x;
+                let q = be.download(&cache.qh).expect("q").data;
+                let k = be.download(&cache.kh).expect("k").data;
+                for h in 0..heads {
+                    let row = |r: usize| &q[(h * l + r) * d..][..d];
+                    let qf = row(l - 1);
+                    let logits: Vec<f64> = (0..l)
+                        .map(|j| {
+                            let kj = &k[(h * l + j) * d..][..d];
+                            let dot: f64 =
+                                qf.iter().zip(kj).map(|(&a, &b)| a as f64 * b as f64).sum();
+                            dot / (d as f64).sqrt()
+                        })
+                        .collect();
+                    let mx = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let z: f64 = logits.iter().map(|v| (v - mx).exp()).sum();
+                    for (j, p) in (win.c0..win.c1).enumerate() {
+                        mass[p] += (logits[j] - mx).exp() / z;
+                    }
+                }
+            }
+        }
+        let norm = (heads * cfg.model.layers) as f64;
+        assert_eq!(got.len(), 5);
+        for (c, &(s, e)) in chunks.iter().enumerate() {
+            let want = mass[s..e].iter().sum::<f64>() / norm;
+            // f32 matmul and softmax against f64 over ≤ 13 rows of width 8.
+            assert!(
+                (got[c] - want).abs() <= 1e-5,
+                "chunk {c}: {} vs {want}",
+                got[c]
+            );
+        }
+    }
+}
