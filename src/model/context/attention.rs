@@ -32,8 +32,10 @@ use crate::backend::Backend;
 use crate::data::Example;
 use crate::kernels::matmul::MatmulDims;
 
-/// Windows per forward pass: bounds the pass's activation memory to a few max_len sequences.
-const WINDOWS_PER_PASS: usize = 8;
+/// Windows per forward pass: one block's cache for `b` windows of up to max_len rows is alive
+/// at a time, so this bounds the scorer's memory to about four standard forwards (the seed
+/// config's 4096-row window × 4 is already ~1 GB of activations) while still batching.
+const WINDOWS_PER_PASS: usize = 4;
 
 /// One window: context rows `[c0, c1)` followed by the prompt rows.
 #[derive(Debug, Clone, Copy)]
