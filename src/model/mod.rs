@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod context;
 pub mod decode;
 pub mod layer;
 pub mod network;

@@ -8,7 +8,7 @@
 //! spans contribute no retrieval term (the attention-distillation KL target is not wired into
 //! the model yet) and are counted in [`RetrievalOut::without_spans`].
 
-use super::{acc, Grads, ModelError, SeqPlan, Weights};
+use super::{acc, context, Grads, ModelError, SeqPlan, Weights};
 use crate::backend::Backend;
 use crate::data::Example;
 use crate::kernels::dsr::DsrDims;
@@ -108,7 +108,9 @@ pub(crate) fn run<B: Backend>(
             // top-k retrieved chunks), which is the point of the baseline.
             SeqPlan::dense(ex)
         } else {
-            SeqPlan::dense(ex).truncate(cfg.model.max_len)
+            // Truncation (standard), BM25 chunks (rag) or attention-ranked chunks
+            // (attention_rag): see `context`.
+            context::plan(w, ex, i)?
         };
         let plan = if cfg.model.use_rckv {
             plan.ring_trim(cfg.rckv.buffer_size, cfg.rckv.sink)
