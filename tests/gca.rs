@@ -137,10 +137,18 @@ fn cpu_backward_matches_finite_differences() {
     let loss = |q: &[f32], k: &[f32], v: &[f32], w: &[f32]| {
         dot64(&cpu::forward(q, k, v, &sel, w, &dm).unwrap(), &r)
     };
-    common::assert_ok(grad_check("dq", &q, &dq, FD_EPS, FD, |x| loss(x, &k, &v, &w)));
-    common::assert_ok(grad_check("dk", &k, &dk, FD_EPS, FD, |x| loss(&q, x, &v, &w)));
-    common::assert_ok(grad_check("dv", &v, &dv, FD_EPS, FD, |x| loss(&q, &k, x, &w)));
-    common::assert_ok(grad_check("dw", &w, &dw, FD_EPS, FD, |x| loss(&q, &k, &v, x)));
+    common::assert_ok(grad_check("dq", &q, &dq, FD_EPS, FD, |x| {
+        loss(x, &k, &v, &w)
+    }));
+    common::assert_ok(grad_check("dk", &k, &dk, FD_EPS, FD, |x| {
+        loss(&q, x, &v, &w)
+    }));
+    common::assert_ok(grad_check("dv", &v, &dv, FD_EPS, FD, |x| {
+        loss(&q, &k, x, &w)
+    }));
+    common::assert_ok(grad_check("dw", &w, &dw, FD_EPS, FD, |x| {
+        loss(&q, &k, &v, x)
+    }));
     // Chunks 0 and 1 have nothing to retrieve, so some slots are empty and get no gradient.
     assert!(sel.iter().zip(&dw).any(|(&s, &g)| s == NONE && g == 0.0));
 }
@@ -163,7 +171,11 @@ fn bad_shapes_and_non_causal_retrieval_are_errors() {
         return;
     };
     let up = |x: &[f32], s: &[usize]| ctx.upload(x, s).unwrap();
-    let (gq, gk, gv) = (up(&q, &[2, 12, 4]), up(&k, &[2, 12, 4]), up(&v, &[2, 12, 4]));
+    let (gq, gk, gv) = (
+        up(&q, &[2, 12, 4]),
+        up(&k, &[2, 12, 4]),
+        up(&v, &[2, 12, 4]),
+    );
     let gw = up(&w, &[w.len()]);
     let wrong = up(&q, &[2, 4, 12]);
     assert!(gpu::gca_forward(ctx, &wrong, &gk, &gv, &sel, &gw, &dm).is_err());

@@ -261,11 +261,22 @@ pub struct GcaSection {
     pub chunk: usize,
     /// Past chunks retrieved per chunk.
     pub top_k: usize,
+    /// Width of the landmark projections the retrieval scores are taken in.
+    #[serde(default = "default_gca_landmark_dim")]
+    pub landmark_dim: usize,
+}
+
+fn default_gca_landmark_dim() -> usize {
+    32
 }
 
 impl Default for GcaSection {
     fn default() -> Self {
-        Self { chunk: 64, top_k: 4 }
+        Self {
+            chunk: 64,
+            top_k: 4,
+            landmark_dim: default_gca_landmark_dim(),
+        }
     }
 }
 
@@ -420,13 +431,17 @@ impl Config {
             ("pyramid.kernel", self.pyramid.kernel),
             ("gca.chunk", self.gca.chunk),
             ("gca.top_k", self.gca.top_k),
+            ("gca.landmark_dim", self.gca.landmark_dim),
         ] {
             if v == 0 {
                 return bad(key, "must be at least 1".into());
             }
         }
         if !(self.rag.k1.is_finite() && self.rag.k1 >= 0.0) {
-            return bad("rag.k1", format!("is {}; must be finite and ≥ 0", self.rag.k1));
+            return bad(
+                "rag.k1",
+                format!("is {}; must be finite and ≥ 0", self.rag.k1),
+            );
         }
         for (key, v) in [
             ("rag.b", self.rag.b),

@@ -449,7 +449,12 @@ impl Backend for CpuBackend {
         let (dq, dk, dv, dw) =
             gca::cpu::backward(&q.data, &k.data, &v.data, &dout.data, sel, &w.data, dims)?;
         let wshape = [dims.b(), dims.n_chunks(), dims.top_k];
-        Ok((t(dq, &q.shape), t(dk, &q.shape), t(dv, &q.shape), t(dw, &wshape)))
+        Ok((
+            t(dq, &q.shape),
+            t(dk, &q.shape),
+            t(dv, &q.shape),
+            t(dw, &wshape),
+        ))
     }
 }
 

@@ -120,7 +120,8 @@ pub fn backward(
             let bi = h / dm.heads;
             let r = h * l * d..(h + 1) * l * d;
             let (qh, kh, vh, doh) = (&q[r.clone()], &k[r.clone()], &v[r.clone()], &dout[r]);
-            let (mut dq, mut dk, mut dv) = (vec![0f64; l * d], vec![0f64; l * d], vec![0f64; l * d]);
+            let (mut dq, mut dk, mut dv) =
+                (vec![0f64; l * d], vec![0f64; l * d], vec![0f64; l * d]);
             let mut dw = vec![0f64; nc * kk];
             for t in 0..l {
                 let (qt, dot_t) = (&qh[t * d..(t + 1) * d], &doh[t * d..(t + 1) * d]);

@@ -70,7 +70,13 @@ pub fn gca_forward(
     }
     let gsel = ctx.upload_u32(sel, &[sel.len().max(1)])?;
     let p = params(dm, rows);
-    ctx.dispatch(&FORWARD, &[], &p, &[q, k, v, &gsel, w, &o], groups_1d(rows, WG))?;
+    ctx.dispatch(
+        &FORWARD,
+        &[],
+        &p,
+        &[q, k, v, &gsel, w, &o],
+        groups_1d(rows, WG),
+    )?;
     Ok(o)
 }
 
@@ -118,7 +124,13 @@ pub fn gca_backward(
     )?;
     let n = b * nc * kk;
     if n > 0 {
-        ctx.dispatch(&BACKWARD_DW, &[], &params(dm, n), &[&aux, &dw], groups_1d(n, WG))?;
+        ctx.dispatch(
+            &BACKWARD_DW,
+            &[],
+            &params(dm, n),
+            &[&aux, &dw],
+            groups_1d(n, WG),
+        )?;
     }
     Ok((dq, dk, dv, dw))
 }

@@ -91,7 +91,9 @@ impl GcaDims {
         }
         let n = self.bh * self.l * self.d;
         if let Some(&m) = qkv.iter().find(|&&m| m != n) {
-            return bad(format!("a [bh, l, d] buffer has {m} elements, {self:?} needs {n}"));
+            return bad(format!(
+                "a [bh, l, d] buffer has {m} elements, {self:?} needs {n}"
+            ));
         }
         if sel.len() != self.sel_len() || w != self.sel_len() {
             return bad(format!(
