@@ -286,8 +286,11 @@ pub trait Backend {
         sel: &[u32],
         w: &Self::T,
         dims: &GcaDims,
-    ) -> Result<(Self::T, Self::T, Self::T, Self::T)>;
+    ) -> Result<GcaGrads<Self::T>>;
 }
+
+/// GCA's backward: `(dq, dk, dv, dw)`.
+pub type GcaGrads<T> = (T, T, T, T);
 
 /// `(rows, dm, vocab)` of an LM head call, or a shape error.
 pub(crate) fn lm_head_dims(

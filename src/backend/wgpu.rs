@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Backend, DsrFwd, DsrGrads};
+use super::{Backend, DsrFwd, DsrGrads, GcaGrads};
 use crate::device::{DType, DeviceError, GpuContext, GpuTensor, Result};
 use crate::kernels::adamw::{self, AdamW};
 use crate::kernels::dsr::{self, gpu::GpuDsrScores, DsrConfig, DsrDims, DsrSelection};
@@ -351,7 +351,7 @@ impl Backend for WgpuBackend {
         sel: &[u32],
         w: &GpuTensor,
         dims: &GcaDims,
-    ) -> Result<(GpuTensor, GpuTensor, GpuTensor, GpuTensor)> {
+    ) -> Result<GcaGrads<GpuTensor>> {
         gca::gpu::gca_backward(&self.ctx, q, k, v, dout, sel, w, dims)
     }
 }

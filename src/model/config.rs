@@ -438,10 +438,7 @@ impl Config {
             }
         }
         if !(self.rag.k1.is_finite() && self.rag.k1 >= 0.0) {
-            return bad(
-                "rag.k1",
-                format!("is {}; must be finite and ≥ 0", self.rag.k1),
-            );
+            return bad("rag.k1", format!("is {}; must be finite and ≥ 0", self.rag.k1));
         }
         for (key, v) in [
             ("rag.b", self.rag.b),

@@ -1,7 +1,7 @@
 //! The CPU backend: host tensors, the kernel families' CPU code (gemm-backed matmul, tiled
 //! flash attention, rayon over rows elsewhere).
 
-use super::{check_reshape, Backend, DsrFwd, DsrGrads};
+use super::{check_reshape, Backend, DsrFwd, DsrGrads, GcaGrads};
 use crate::device::Result;
 use crate::kernels::adamw::{self, AdamW};
 use crate::kernels::dsr::{self, DsrConfig, DsrDims, DsrSelection};
@@ -444,7 +444,7 @@ impl Backend for CpuBackend {
         sel: &[u32],
         w: &Tensor,
         dims: &GcaDims,
-    ) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
+    ) -> Result<GcaGrads<Tensor>> {
         gca_shapes("gca_backward", dims, &[q, k, v, dout])?;
         let (dq, dk, dv, dw) =
             gca::cpu::backward(&q.data, &k.data, &v.data, &dout.data, sel, &w.data, dims)?;

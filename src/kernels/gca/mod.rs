@@ -83,7 +83,11 @@ impl GcaDims {
     /// that every retrieved chunk is strictly before its reader's local window.
     pub fn validate(&self, op: &'static str, qkv: &[usize], sel: &[u32], w: usize) -> Result<()> {
         let bad = |detail: String| Err(DeviceError::Shape { op, detail });
-        if self.heads == 0 || self.bh % self.heads != 0 || self.chunk == 0 || self.top_k == 0 {
+        if self.heads == 0
+            || !self.bh.is_multiple_of(self.heads)
+            || self.chunk == 0
+            || self.top_k == 0
+        {
             return bad(format!("{self:?}: heads must divide bh; chunk, top_k ≥ 1"));
         }
         if self.d == 0 || self.d > MAX_D as usize {
