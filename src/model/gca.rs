@@ -21,6 +21,8 @@
 //!   of whose tokens precede c), so the retrieval is causal.
 //! - Candidates are chunks ≤ c − 2: chunk c − 1 is already in the local window.
 //! - One retrieval per chunk and layer, shared by the heads.
+//! - The scores are read back to the host once per layer and step for the top-k (a sync
+//!   point on wgpu; `b·nc²` floats), as the design allows for small score arrays.
 //! - Top-k is not differentiable; the gradient reaches the scores through the fusion
 //!   weights `w` (the paper's end-to-end retrieval training).
 

@@ -40,6 +40,10 @@
 //!   results are deterministic. The dq pass recomputes each segment's softmax (so the
 //!   forward saves nothing but `o`) and writes `aux`, which the dk/dv and dw passes read:
 //!   that keeps every kernel within WebGPU's default of 8 storage buffers.
+//! - Not tuned: no shared-memory tiles, and the per-thread `MAX_D` arrays live in registers
+//!   or spill on a real GPU. Work is linear in `l` per row (`≤ 2S + K·S` keys), so the cost
+//!   is O(l·(2+K)·S·d), but a tiled version (one workgroup per chunk, K/V of each segment
+//!   staged in workgroup memory) would be the next step for speed.
 //! - Softmax is plain (no "softmax off by one", which the authors' code makes optional).
 
 pub mod cpu;
