@@ -22,6 +22,7 @@ pub use self::wgpu::WgpuBackend;
 use crate::device::{DeviceError, Result};
 use crate::kernels::adamw::AdamW;
 use crate::kernels::dsr::{DsrConfig, DsrDims, DsrSelection};
+use crate::kernels::gca::GcaDims;
 use crate::kernels::matmul::MatmulDims;
 use crate::kernels::sqa::SqaConfig;
 use crate::Tensor;
@@ -262,7 +263,34 @@ pub trait Backend {
         lse: &Self::T,
         cfg: &SqaConfig,
     ) -> Result<Self::T>;
+
+    /// Grouped Cross Attention (`kernels::gca`): local window plus the retrieved chunks
+    /// `sel: [b, nc, K]` (host indices) fused by `w: [b, nc, K]`. Returns `o [bh, l, d]`.
+    fn gca_forward(
+        &self,
+        q: &Self::T,
+        k: &Self::T,
+        v: &Self::T,
+        sel: &[u32],
+        w: &Self::T,
+        dims: &GcaDims,
+    ) -> Result<Self::T>;
+    /// (dq, dk, dv, dw `[b, nc, K]`).
+    #[allow(clippy::too_many_arguments)]
+    fn gca_backward(
+        &self,
+        q: &Self::T,
+        k: &Self::T,
+        v: &Self::T,
+        dout: &Self::T,
+        sel: &[u32],
+        w: &Self::T,
+        dims: &GcaDims,
+    ) -> Result<GcaGrads<Self::T>>;
 }
+
+/// GCA's backward: `(dq, dk, dv, dw)`.
+pub type GcaGrads<T> = (T, T, T, T);
 
 /// `(rows, dm, vocab)` of an LM head call, or a shape error.
 pub(crate) fn lm_head_dims(

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use super::{Backend, DsrFwd, DsrGrads};
+use super::{Backend, DsrFwd, DsrGrads, GcaGrads};
 use crate::device::{DType, DeviceError, GpuContext, GpuTensor, Result};
 use crate::kernels::adamw::{self, AdamW};
 use crate::kernels::dsr::{self, gpu::GpuDsrScores, DsrConfig, DsrDims, DsrSelection};
+use crate::kernels::gca::{self, GcaDims};
 use crate::kernels::matmul::{self, MatmulDims};
 use crate::kernels::sqa::{self, gpu::GpuClusters, SqaConfig};
 use crate::kernels::{
@@ -328,5 +329,29 @@ impl Backend for WgpuBackend {
         same_shape("sqa_recall", q, v)?;
         cfg.validate("sqa_recall", q.shape.last().copied().unwrap_or(0))?;
         sqa::gpu::recall(&self.ctx, q, k, lse)
+    }
+
+    fn gca_forward(
+        &self,
+        q: &GpuTensor,
+        k: &GpuTensor,
+        v: &GpuTensor,
+        sel: &[u32],
+        w: &GpuTensor,
+        dims: &GcaDims,
+    ) -> Result<GpuTensor> {
+        gca::gpu::gca_forward(&self.ctx, q, k, v, sel, w, dims)
+    }
+    fn gca_backward(
+        &self,
+        q: &GpuTensor,
+        k: &GpuTensor,
+        v: &GpuTensor,
+        dout: &GpuTensor,
+        sel: &[u32],
+        w: &GpuTensor,
+        dims: &GcaDims,
+    ) -> Result<GcaGrads<GpuTensor>> {
+        gca::gpu::gca_backward(&self.ctx, q, k, v, dout, sel, w, dims)
     }
 }

@@ -108,6 +108,9 @@ pub fn greedy_cached<B: Backend>(
     eos: u32,
     max_new: usize,
 ) -> Result<(Generated, usize), ModelError> {
+    if model.cfg.model.use_gca {
+        return greedy_gca(be, model, ex, eos, max_new);
+    }
     let vocab = model.cfg.model.vocab_size;
     let (mut dec, mut logits) = KvDecoder::prefill(be, model, &prompt_with(ex, &[]))?;
     let cache_bytes = dec.cache_bytes();
@@ -129,4 +132,22 @@ pub fn greedy_cached<B: Backend>(
         }
     }
     Ok((out, cache_bytes))
+}
+
+/// GCA models decode by recomputing the full forward per token (the reference path): the
+/// KV decoder has no GCA attention. The forward is causal (chunk c retrieves with the
+/// landmark of the complete chunk c − 1 among chunks ≤ c − 2), so this is what an
+/// incremental GCA decoder would produce. The reported cache is what that recompute keeps
+/// alive per layer: the prompt's keys and values (f32).
+fn greedy_gca<B: Backend>(
+    be: &B,
+    model: &Model<B>,
+    ex: &Example,
+    eos: u32,
+    max_new: usize,
+) -> Result<(Generated, usize), ModelError> {
+    let out = greedy_reference(be, model, ex, eos, max_new)?;
+    let m = &model.cfg.model;
+    let prompt_rows = ex.q1 + 1;
+    Ok((out, 2 * m.layers * prompt_rows * m.d_model * 4))
 }

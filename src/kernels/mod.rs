@@ -8,6 +8,7 @@ pub mod dsr;
 pub mod elementwise;
 pub mod embedding;
 pub(crate) mod fastmath;
+pub mod gca;
 pub mod heads;
 pub mod layernorm;
 pub mod loss;
@@ -35,6 +36,7 @@ pub fn all_specs() -> Vec<&'static KernelSpec> {
         sqa::SPECS,
         rckv::SPECS,
         heads::SPECS,
+        gca::SPECS,
     ]
     .concat()
 }

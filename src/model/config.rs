@@ -261,6 +261,13 @@ pub struct GcaSection {
     pub chunk: usize,
     /// Past chunks retrieved per chunk.
     pub top_k: usize,
+    /// Width of the landmark projections the retrieval scores are taken in.
+    #[serde(default = "default_gca_landmark_dim")]
+    pub landmark_dim: usize,
+}
+
+fn default_gca_landmark_dim() -> usize {
+    32
 }
 
 impl Default for GcaSection {
@@ -268,6 +275,7 @@ impl Default for GcaSection {
         Self {
             chunk: 64,
             top_k: 4,
+            landmark_dim: default_gca_landmark_dim(),
         }
     }
 }
@@ -423,6 +431,7 @@ impl Config {
             ("pyramid.kernel", self.pyramid.kernel),
             ("gca.chunk", self.gca.chunk),
             ("gca.top_k", self.gca.top_k),
+            ("gca.landmark_dim", self.gca.landmark_dim),
         ] {
             if v == 0 {
                 return bad(key, "must be at least 1".into());

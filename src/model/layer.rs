@@ -13,11 +13,13 @@
 //!   k' = k + scatter(k̂c − kc), v' likewise     [R, dm]  (context rows replaced)
 //!   L_comp = mean((k̂c−kc)², (v̂c−vc)²)
 //! qh, kh = RoPE(split(q)), RoPE(split(k'))     [b·H, l, d] at the ORIGINAL positions
-//! o = SQA or dense causal attention            [b·H, l, d]
+//! o = SQA, dense causal attention, or GCA      [b·H, l, d]
+//!     (GCA: local window + top-k past chunks fused by retrieval weights, see `model::gca`)
 //! x2 = x + merge(o)·Wo                         [R, dm]
 //! x3 = x2 + GELU(LN2(x2)·W1 + b1)·W2 + b2      [R, dm]
 //! ```
 
+use super::gca::{self, GcaCache};
 use super::{acc, Grads, ModelError, Weights};
 use crate::backend::Backend;
 use crate::kernels::matmul::MatmulDims;
@@ -46,8 +48,10 @@ pub struct LayerCache<B: Backend> {
     pub(crate) kh: B::T,
     pub(crate) vh: B::T,
     o: B::T,
-    lse: B::T,
+    /// The attention's log-sum-exp (SQA / dense; GCA's backward recomputes its own).
+    lse: Option<B::T>,
     clusters: Option<B::Clusters>,
+    gca: Option<GcaCache<B>>,
     om: B::T,
     x2: B::T,
     h2: B::T,
@@ -145,14 +149,18 @@ pub(crate) fn forward<B: Backend>(
         base,
     )?)?;
     let vh = be.split_heads(&v, b, l, heads)?;
-    let (o, lse, clusters) = if cfg.model.use_sqa {
+    let (o, lse, clusters, gca) = if cfg.model.use_sqa {
         let sq = cfg.sqa_kernel();
         let cl = be.sqa_cluster(&qh, &kh, &sq)?;
         let (o, lse) = be.sqa_forward(&qh, &kh, &vh, &cl, &sq)?;
-        (o, lse, Some(cl))
+        (o, Some(lse), Some(cl), None)
+    } else if cfg.model.use_gca {
+        let gc = gca::retrieve(w, li, batch, &h1)?;
+        let o = be.gca_forward(&qh, &kh, &vh, &gc.sel, &gc.w, &gc.dims)?;
+        (o, None, None, Some(gc))
     } else {
         let (o, lse) = be.attention_forward(&qh, &kh, &vh)?;
-        (o, lse, None)
+        (o, Some(lse), None, None)
     };
     let om = be.merge_heads(&o, b, l, heads)?;
     let x2 = be.add(&x, &be.matmul(&om, &p[li.wo], &mm(rows, dm, dm))?, 1.0)?;
@@ -174,6 +182,7 @@ pub(crate) fn forward<B: Backend>(
         o,
         lse,
         clusters,
+        gca,
         om,
         x2,
         h2,
@@ -222,19 +231,22 @@ pub(crate) fn backward<B: Backend>(
     let d = dm / heads;
     let base = cfg.model.rope_base;
     let do_ = be.split_heads(&dom, b, l, heads)?;
-    let (dqh, dkh, dvh) = match &cache.clusters {
-        Some(cl) => be.sqa_backward(
-            &cache.qh,
-            &cache.kh,
-            &cache.vh,
-            &cache.o,
-            &cache.lse,
-            &do_,
-            cl,
-            &cfg.sqa_kernel(),
-        )?,
-        None => {
-            be.attention_backward(&cache.qh, &cache.kh, &cache.vh, &cache.o, &cache.lse, &do_)?
+    let (qh, kh, vh) = (&cache.qh, &cache.kh, &cache.vh);
+    let mut dh1_gca = None;
+    let (dqh, dkh, dvh) = match (&cache.clusters, &cache.gca, &cache.lse) {
+        (_, Some(gc), _) => {
+            let (dq, dk, dv, dw) = be.gca_backward(qh, kh, vh, &do_, &gc.sel, &gc.w, &gc.dims)?;
+            dh1_gca = Some(gca::backward(w, li, &cache.h1, gc, &dw, grads)?);
+            (dq, dk, dv)
+        }
+        (Some(cl), None, Some(lse)) => {
+            be.sqa_backward(qh, kh, vh, &cache.o, lse, &do_, cl, &cfg.sqa_kernel())?
+        }
+        (None, None, Some(lse)) => be.attention_backward(qh, kh, vh, &cache.o, lse, &do_)?,
+        _ => {
+            return Err(ModelError::Params(
+                "layer cache without the attention's log-sum-exp".into(),
+            ))
         }
     };
     let unrope = |t: &B::T| -> Result<B::T, ModelError> {
@@ -277,7 +289,10 @@ pub(crate) fn backward<B: Backend>(
     acc(be, &mut grads[li.wq], dwq)?;
     acc(be, &mut grads[li.wk], dwk)?;
     acc(be, &mut grads[li.wv], dwv)?;
-    let dh1 = be.add(&be.add(&dh_q, &dh_k, 1.0)?, &dh_v, 1.0)?;
+    let mut dh1 = be.add(&be.add(&dh_q, &dh_k, 1.0)?, &dh_v, 1.0)?;
+    if let Some(g) = dh1_gca {
+        dh1 = be.add(&dh1, &g, 1.0)?;
+    }
     let (dx_ln, dg1, db1) =
         be.layernorm_backward(&dh1, &cache.x, &p[li.ln1_g], &cache.ln1.0, &cache.ln1.1)?;
     acc(be, &mut grads[li.ln1_g], dg1)?;

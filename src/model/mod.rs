@@ -7,6 +7,7 @@ pub mod batch;
 pub mod config;
 pub mod context;
 pub mod decode;
+pub(crate) mod gca;
 pub mod layer;
 pub mod network;
 pub mod params;

@@ -10,8 +10,11 @@
 //!   `c = k·D_k + v·D_v` is two plain matmuls), `rckv.{uk,uv}: [lat, dm]` (`U` split by output
 //!   half), `ln2.{g,b}: [dm]`, `mlp.w1: [dm, f]`, `mlp.b1: [f]`, `mlp.w2: [f, dm]`, `mlp.b2: [dm]`
 //! - `lnf.{g,b}: [dm]`
+//! - GCA models only (`model.use_gca`), per layer after `mlp.b2`: `gca.{lq,lk}: [dm, dg]`
+//!   (`dg = gca.landmark_dim`), the landmark projections of the retrieval scores.
 //!
-//! Every tensor exists whatever the variant, so checkpoints of one config always have one
+//! Apart from the GCA tensors (absent otherwise, so the other models' layouts are
+//! unchanged), every tensor exists whatever the variant, so checkpoints of one config always have one
 //! layout; tensors a variant never uses simply get no gradient (and are not updated).
 //!
 //! Initialization (GPT-2's): weights N(0, 0.02), the two residual projections (`wo`, `w2`)
@@ -43,6 +46,9 @@ pub struct LayerIdx {
     pub b1: usize,
     pub w2: usize,
     pub b2: usize,
+    /// GCA landmark projections `[dm, dg]` (query side, key side); only when `use_gca`.
+    pub gca_lq: Option<usize>,
+    pub gca_lk: Option<usize>,
 }
 
 /// Indices of every tensor.
@@ -107,7 +113,8 @@ impl ParamLayout {
             let p = |s: &str| format!("h{i}.{s}");
             let down = Init::Normal(1.0 / (dm as f32).sqrt());
             let up = Init::Normal(1.0 / (lat as f32).sqrt());
-            layers.push(LayerIdx {
+            let gca = cfg.model.use_gca;
+            let mut layer = LayerIdx {
                 ln1_g: add(p("ln1.g"), &[dm], Init::Ones),
                 ln1_b: add(p("ln1.b"), &[dm], Init::Zeros),
                 wq: add(p("attn.wq"), &[dm, dm], Init::Normal(std)),
@@ -124,7 +131,17 @@ impl ParamLayout {
                 b1: add(p("mlp.b1"), &[f], Init::Zeros),
                 w2: add(p("mlp.w2"), &[f, dm], Init::Normal(resid)),
                 b2: add(p("mlp.b2"), &[dm], Init::Zeros),
-            });
+                gca_lq: None,
+                gca_lk: None,
+            };
+            if gca {
+                // Unit-scale scores at the start (N(0, 1/√dm) like the RCKV down-projection),
+                // so the first top-k already depends on content rather than on noise.
+                let dg = cfg.gca.landmark_dim;
+                layer.gca_lq = Some(add(p("gca.lq"), &[dm, dg], down));
+                layer.gca_lk = Some(add(p("gca.lk"), &[dm, dg], down));
+            }
+            layers.push(layer);
         }
         let lnf_g = add("lnf.g".into(), &[dm], Init::Ones);
         let lnf_b = add("lnf.b".into(), &[dm], Init::Zeros);

@@ -1,10 +1,11 @@
 //! The CPU backend: host tensors, the kernel families' CPU code (gemm-backed matmul, tiled
 //! flash attention, rayon over rows elsewhere).
 
-use super::{check_reshape, Backend, DsrFwd, DsrGrads};
+use super::{check_reshape, Backend, DsrFwd, DsrGrads, GcaGrads};
 use crate::device::Result;
 use crate::kernels::adamw::{self, AdamW};
 use crate::kernels::dsr::{self, DsrConfig, DsrDims, DsrSelection};
+use crate::kernels::gca::{self, GcaDims};
 use crate::kernels::matmul::{self, MatmulDims};
 use crate::kernels::sqa::{self, CpuClusters, SqaConfig};
 use crate::kernels::{
@@ -419,5 +420,49 @@ impl Backend for CpuBackend {
         let s = sqa_shape("sqa_recall", q, &[k, v])?;
         let r = sqa::cpu::recall((&q.data, &k.data, &v.data), &lse.data, cfg, s)?;
         Ok(t(r, &[s.bh]))
+    }
+
+    fn gca_forward(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        sel: &[u32],
+        w: &Tensor,
+        dims: &GcaDims,
+    ) -> Result<Tensor> {
+        gca_shapes("gca_forward", dims, &[q, k, v])?;
+        let o = gca::cpu::forward(&q.data, &k.data, &v.data, sel, &w.data, dims)?;
+        Ok(t(o, &q.shape))
+    }
+    fn gca_backward(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        dout: &Tensor,
+        sel: &[u32],
+        w: &Tensor,
+        dims: &GcaDims,
+    ) -> Result<GcaGrads<Tensor>> {
+        gca_shapes("gca_backward", dims, &[q, k, v, dout])?;
+        let (dq, dk, dv, dw) =
+            gca::cpu::backward(&q.data, &k.data, &v.data, &dout.data, sel, &w.data, dims)?;
+        let wshape = [dims.b(), dims.n_chunks(), dims.top_k];
+        Ok((
+            t(dq, &q.shape),
+            t(dk, &q.shape),
+            t(dv, &q.shape),
+            t(dw, &wshape),
+        ))
+    }
+}
+
+/// Every tensor must be `[bh, l, d]` of `dims` (the kernels check element counts only).
+fn gca_shapes(op: &'static str, dims: &GcaDims, ts: &[&Tensor]) -> Result<()> {
+    let want = [dims.bh, dims.l, dims.d];
+    match ts.iter().find(|x| x.shape != want) {
+        Some(x) => Err(shape_err(op, format!("{:?}, expected {want:?}", x.shape))),
+        None => Ok(()),
     }
 }
