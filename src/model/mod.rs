@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod config;
 pub mod decode;
+pub mod kv_policy;
 pub mod layer;
 pub mod network;
 pub mod params;
