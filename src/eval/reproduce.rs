@@ -277,9 +277,9 @@ fn one<B: Backend>(
         }
         None => {
             let summary = train(be, &opts)?;
-            summary.checkpoint.ok_or_else(|| {
-                TrainError::Setup(format!("{name}: training wrote no checkpoint"))
-            })?
+            summary
+                .checkpoint
+                .ok_or_else(|| TrainError::Setup(format!("{name}: training wrote no checkpoint")))?
         }
     };
     let ck = checkpoint::load(&path)?;

@@ -282,7 +282,10 @@ pub struct GcaSection {
 
 impl Default for GcaSection {
     fn default() -> Self {
-        Self { chunk: 64, top_k: 4 }
+        Self {
+            chunk: 64,
+            top_k: 4,
+        }
     }
 }
 
@@ -444,7 +447,10 @@ impl Config {
             }
         }
         if !(self.rag.k1.is_finite() && self.rag.k1 >= 0.0) {
-            return bad("rag.k1", format!("is {}; must be finite and ≥ 0", self.rag.k1));
+            return bad(
+                "rag.k1",
+                format!("is {}; must be finite and ≥ 0", self.rag.k1),
+            );
         }
         for (key, v) in [
             ("rag.b", self.rag.b),

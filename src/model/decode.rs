@@ -224,7 +224,6 @@ fn layer_step<B: Backend>(
     let p = &model.params;
     let (dm, heads, eps) = (cfg.model.d_model, cfg.model.heads, cfg.model.layernorm_eps);
     let base = cfg.model.rope_base;
-    let d = dm / heads;
     let (h1, _, _) = be.layernorm_forward(&x, &p[li.ln1_g], &p[li.ln1_b], eps)?;
     let q = be.matmul(&h1, &p[li.wq], &mm(1, dm, dm))?;
     let k = be.matmul(&h1, &p[li.wk], &mm(1, dm, dm))?;

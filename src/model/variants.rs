@@ -70,7 +70,11 @@ pub const VARIANTS: &[Variant] = &[
 
 /// Every model's name, comma-separated (for error messages and `--help`).
 pub fn names() -> String {
-    VARIANTS.iter().map(|v| v.name).collect::<Vec<_>>().join(", ")
+    VARIANTS
+        .iter()
+        .map(|v| v.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn find(name: &str) -> Option<&'static Variant> {
@@ -80,16 +84,86 @@ pub fn find(name: &str) -> Option<&'static Variant> {
 /// `base` with the switches of model `name`; `None` for an unknown name.
 pub fn apply(base: &Config, name: &str) -> Option<Config> {
     let (dsr, sqa, rckv, gca, context, kv) = match name {
-        "dsrsq" => (true, true, true, false, ContextPolicy::Truncate, KvPolicy::Exact),
-        "standard" => (false, false, false, false, ContextPolicy::Truncate, KvPolicy::Exact),
-        "rag" => (false, false, false, false, ContextPolicy::Bm25, KvPolicy::Exact),
-        "attention_rag" => (false, false, false, false, ContextPolicy::Attention, KvPolicy::Exact),
-        "gca" => (false, false, false, true, ContextPolicy::Truncate, KvPolicy::Exact),
-        "razor" => (false, false, false, false, ContextPolicy::Truncate, KvPolicy::Razor),
-        "pyramid" => (false, false, false, false, ContextPolicy::Truncate, KvPolicy::Pyramid),
-        "no_dsr" => (false, true, true, false, ContextPolicy::Truncate, KvPolicy::Exact),
-        "no_sqa" => (true, false, true, false, ContextPolicy::Truncate, KvPolicy::Exact),
-        "no_rckv" => (true, true, false, false, ContextPolicy::Truncate, KvPolicy::Exact),
+        "dsrsq" => (
+            true,
+            true,
+            true,
+            false,
+            ContextPolicy::Truncate,
+            KvPolicy::Exact,
+        ),
+        "standard" => (
+            false,
+            false,
+            false,
+            false,
+            ContextPolicy::Truncate,
+            KvPolicy::Exact,
+        ),
+        "rag" => (
+            false,
+            false,
+            false,
+            false,
+            ContextPolicy::Bm25,
+            KvPolicy::Exact,
+        ),
+        "attention_rag" => (
+            false,
+            false,
+            false,
+            false,
+            ContextPolicy::Attention,
+            KvPolicy::Exact,
+        ),
+        "gca" => (
+            false,
+            false,
+            false,
+            true,
+            ContextPolicy::Truncate,
+            KvPolicy::Exact,
+        ),
+        "razor" => (
+            false,
+            false,
+            false,
+            false,
+            ContextPolicy::Truncate,
+            KvPolicy::Razor,
+        ),
+        "pyramid" => (
+            false,
+            false,
+            false,
+            false,
+            ContextPolicy::Truncate,
+            KvPolicy::Pyramid,
+        ),
+        "no_dsr" => (
+            false,
+            true,
+            true,
+            false,
+            ContextPolicy::Truncate,
+            KvPolicy::Exact,
+        ),
+        "no_sqa" => (
+            true,
+            false,
+            true,
+            false,
+            ContextPolicy::Truncate,
+            KvPolicy::Exact,
+        ),
+        "no_rckv" => (
+            true,
+            true,
+            false,
+            false,
+            ContextPolicy::Truncate,
+            KvPolicy::Exact,
+        ),
         _ => return None,
     };
     let mut c = base.clone();

@@ -99,7 +99,10 @@ pub fn load_config(spec: &str) -> Result<Config> {
 /// `config` switched to the compared model `name`.
 pub fn apply_model(config: &Config, name: &str) -> Result<Config> {
     variants::apply(config, name).ok_or_else(|| {
-        anyhow::anyhow!("--model {name}: unknown model (known: {})", variants::names())
+        anyhow::anyhow!(
+            "--model {name}: unknown model (known: {})",
+            variants::names()
+        )
     })
 }
 

@@ -95,7 +95,7 @@ pub(crate) fn append_rows<B: Backend>(
 /// One decode step of attention over grouped caches: appends the new row's key and value
 /// (`k, v: [1, dm]`, `k` post-RoPE) to every group, attends with `q: [1, dm]` (post-RoPE)
 /// and returns the heads' outputs merged back to `[1, dm]`.
-pub(crate) fn attend<B: Backend>(
+pub fn attend<B: Backend>(
     be: &B,
     groups: &mut [HeadGroup<B>],
     q: &B::T,

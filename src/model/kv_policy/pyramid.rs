@@ -55,7 +55,11 @@ pub fn layer_budgets(avg: usize, layers: usize, beta: f32, cap: usize) -> Vec<us
     }
     let step = (bottom - top) / (layers - 1) as f64;
     let exact: Vec<f64> = (0..layers).map(|i| bottom - step * i as f64).collect();
-    let mut out: Vec<usize> = exact.iter().map(|&x| (x.floor() as usize).min(cap)).collect();
+    // The epsilon keeps a value that is whole up to f64 rounding (e.g. 5.999…) from losing a row.
+    let mut out: Vec<usize> = exact
+        .iter()
+        .map(|&x| ((x + 1e-9).floor() as usize).min(cap))
+        .collect();
     let target = (layers * avg).min(layers * cap);
     let mut left = target.saturating_sub(out.iter().sum());
     // The remainder goes to the lowest layers first, which keeps the sequence non-increasing.
@@ -129,11 +133,10 @@ pub fn snapkv_scores<B: Backend>(
     let owner: Vec<u32> = (0..heads as u32)
         .flat_map(|h| std::iter::repeat_n(h, w))
         .collect();
-    let sums = be.download(&be.embedding_backward(&probs, &owner, heads)?)?.data;
-    Ok(sums
-        .chunks(l)
-        .map(|row| row[..l - w].to_vec())
-        .collect())
+    let sums = be
+        .download(&be.embedding_backward(&probs, &owner, heads)?)?
+        .data;
+    Ok(sums.chunks(l).map(|row| row[..l - w].to_vec()).collect())
 }
 
 /// One layer's cache with `selected` rows per head kept besides the observation window

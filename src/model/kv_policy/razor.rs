@@ -124,8 +124,11 @@ pub fn score_heads<B: Backend>(be: &B, model: &Model<B>) -> Result<Vec<(f32, f32
     let p = cfg.razor.probe_len.min(cfg.model.max_len / 2).max(1);
     let n = 2 * p;
     let ids = probe_tokens(cfg.model.vocab_size, p);
+    // A batch needs one target row; the probe's logits are never computed.
+    let mut targets = vec![-1; ids.len()];
+    targets[ids.len() - 1] = 0;
     let ex = Example {
-        targets: vec![-1; ids.len()],
+        targets,
         n_ctx: 0,
         q0: 0,
         q1: ids.len() - 1,
@@ -233,7 +236,9 @@ pub fn compress<B: Backend>(
         });
     }
     let rows = sink + 1 + window;
-    let kept: Vec<u32> = (0..sink as u32).chain((l - window) as u32..l as u32).collect();
+    let kept: Vec<u32> = (0..sink as u32)
+        .chain((l - window) as u32..l as u32)
+        .collect();
     let dropped: Vec<u32> = (sink as u32..(l - window) as u32).collect();
     // Destinations in the `[g·rows, d]` group: sinks, the compensation row, the window.
     let kept_at: Vec<u32> = (0..cut.len() as u32)
