@@ -48,7 +48,7 @@ use crate::model::{Batch, Model, ModelError, SeqPlan, Weights};
 use crate::Tensor;
 
 /// Seed of the probe's random tokens (fixed so the head set is a function of the weights).
-const PROBE_SEED: u64 = 0x5241_5a4f_52;
+const PROBE_SEED: u64 = 0x0052_415a_4f52;
 
 /// `p` distinct random tokens below `vocab`, then the same `p` again.
 pub fn probe_tokens(vocab: usize, p: usize) -> Vec<u32> {
