@@ -327,7 +327,7 @@ impl Policy {
                 let pc = &cfg.pyramid;
                 let w = pc.window.min(l);
                 Policy::Pyramid(pyramid::layer_budgets(
-                    pc.budget - pc.window,
+                    pc.budget.saturating_sub(pc.window),
                     cfg.model.layers,
                     pc.beta,
                     l - w,
