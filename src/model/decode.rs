@@ -8,6 +8,10 @@
 //! the compressed cache's memory saving. The context does not grow while answering, so the
 //! ring does not rotate during decoding; DSR's selection is fixed by the question.
 //!
+//! With `model.kv = razor | pyramid` (training-free baselines on the standard model) the
+//! prefill is the same full forward, and then each layer's cache is compressed per head by
+//! [`kv_policy`]; decode steps attend per group of heads with equal row counts.
+//!
 //! Choices:
 //! - A decode step's single query reads every cached key (`q·Kᵀ`, softmax, `·V` as batched
 //!   matmuls over the heads, the same ops on both backends). That is linear in the cache per

@@ -14,7 +14,9 @@
 //!    into the softmax with weight `m` = number of dropped rows, i.e. logit `q·k̂/√d + ln m`.
 //!    That is the paper's compensation formula
 //!    `Attn = (m·e^{q·k̂} v̂ + Σ_kept e^{q·k} v) / (m·e^{q·k̂} + Σ_kept e^{q·k})`: the `m` dropped
-//!    tokens are approximated by `m` copies of their mean.
+//!    tokens are approximated by `m` copies of their mean. (Written from the paper as we know
+//!    it; its text could not be re-read when this was written, while the reference code was:
+//!    see below.)
 //!
 //! Choices and differences from the paper / its reference code (MindSpore golden-stick):
 //! - Probe: `razor.probe_len` distinct random tokens (fixed seed) repeated twice, no BOS (the
