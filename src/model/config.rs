@@ -216,6 +216,21 @@ pub struct RazorSection {
     pub window: usize,
     /// Fraction of heads kept whole (by echo + induction score).
     pub retrieval_heads: f32,
+    /// Fraction of all heads picked by echo score first (the paper protects 1% echo heads
+    /// and fills the rest with induction heads); counts towards `retrieval_heads`.
+    #[serde(default = "razor_echo_heads")]
+    pub echo_heads: f32,
+    /// Random tokens in the head-scoring probe (repeated twice; capped at `max_len / 2`).
+    #[serde(default = "razor_probe_len")]
+    pub probe_len: usize,
+}
+
+fn razor_echo_heads() -> f32 {
+    0.01
+}
+
+fn razor_probe_len() -> usize {
+    64
 }
 
 impl Default for RazorSection {
@@ -224,6 +239,8 @@ impl Default for RazorSection {
             sink: 4,
             window: 64,
             retrieval_heads: 0.15,
+            echo_heads: razor_echo_heads(),
+            probe_len: razor_probe_len(),
         }
     }
 }
@@ -426,6 +443,7 @@ impl Config {
         for (key, v) in [
             ("rag.chunk", self.rag.chunk),
             ("razor.window", self.razor.window),
+            ("razor.probe_len", self.razor.probe_len),
             ("pyramid.budget", self.pyramid.budget),
             ("pyramid.window", self.pyramid.window),
             ("pyramid.kernel", self.pyramid.kernel),
@@ -446,10 +464,38 @@ impl Config {
         for (key, v) in [
             ("rag.b", self.rag.b),
             ("razor.retrieval_heads", self.razor.retrieval_heads),
+            ("razor.echo_heads", self.razor.echo_heads),
         ] {
             if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
                 return bad(key, format!("is {v}; must be in [0, 1]"));
             }
+        }
+        if self.razor.echo_heads > self.razor.retrieval_heads {
+            return bad(
+                "razor.echo_heads",
+                format!(
+                    "({}) must not exceed razor.retrieval_heads ({})",
+                    self.razor.echo_heads, self.razor.retrieval_heads
+                ),
+            );
+        }
+        if self.pyramid.kernel.is_multiple_of(2) {
+            return bad(
+                "pyramid.kernel",
+                format!(
+                    "is {}; must be odd (a centred pooling window)",
+                    self.pyramid.kernel
+                ),
+            );
+        }
+        if self.pyramid.budget <= self.pyramid.window {
+            return bad(
+                "pyramid.budget",
+                format!(
+                    "({}) must exceed pyramid.window ({}): the window is part of the budget",
+                    self.pyramid.budget, self.pyramid.window
+                ),
+            );
         }
         if !(self.pyramid.beta.is_finite() && self.pyramid.beta >= 1.0) {
             return bad(

@@ -8,6 +8,10 @@
 //! the compressed cache's memory saving. The context does not grow while answering, so the
 //! ring does not rotate during decoding; DSR's selection is fixed by the question.
 //!
+//! With `model.kv = razor | pyramid` (training-free baselines on the standard model) the
+//! prefill is the same full forward, and then each layer's cache is compressed per head by
+//! [`kv_policy`]; decode steps attend per group of heads with equal row counts.
+//!
 //! Choices:
 //! - A decode step's single query reads every cached key (`q·Kᵀ`, softmax, `·V` as batched
 //!   matmuls over the heads, the same ops on both backends). That is linear in the cache per
@@ -20,6 +24,8 @@
 //!   buffer one row longer (`embedding_backward` sums rows into place): O(cache) per token,
 //!   the same order as the attention itself.
 
+use super::config::KvPolicy;
+use super::kv_policy::{self, pyramid, razor, HeadGroup};
 use super::layer::{self, mm};
 use super::{retriever, Batch, Model, ModelError, Weights};
 use crate::backend::Backend;
@@ -27,13 +33,20 @@ use crate::data::Example;
 use crate::kernels::matmul::MatmulDims;
 use crate::model::params::LayerIdx;
 
-struct LayerKv<B: Backend> {
+struct ExactKv<B: Backend> {
     /// RCKV latents of the kept context `[C, lat]` and the context rows' positions.
     latent: Option<(B::T, Vec<u32>)>,
     /// Exact post-RoPE keys and values `[rows, dm]` (everything not in `latent`).
     k: B::T,
     v: B::T,
     rows: usize,
+}
+
+/// One layer's cache: every row of every head (`model.kv = exact`), or per-head row sets
+/// after a training-free compression (`razor`, `pyramid`; see [`kv_policy`]).
+enum LayerKv<B: Backend> {
+    Exact(ExactKv<B>),
+    Heads(Vec<HeadGroup<B>>),
 }
 
 /// A prompt's cached state; [`KvDecoder::step`] feeds one token and returns its logits.
@@ -89,31 +102,37 @@ impl<'m, B: Backend> KvDecoder<'m, B> {
         let batch = Batch::build(std::slice::from_ref(prompt), &ret.plans, 0)?;
         let (l, heads) = (batch.l, cfg.model.heads);
         let kept_ctx = batch.kept_ctx.first().copied().unwrap_or(0);
+        let policy = Policy::new(be, model, l)?;
         let mut x = be.embedding_forward(&model.params[idx.wte], &batch.ids)?;
         let mut layers = Vec::with_capacity(idx.layers.len());
-        for li in &idx.layers {
+        for (i, li) in idx.layers.iter().enumerate() {
             let (out, cache) = layer::forward(&w, li, &batch, x)?;
+            if let Some(groups) = policy.compress(be, model, i, &cache, l)? {
+                layers.push(LayerKv::Heads(groups));
+                x = out.x;
+                continue;
+            }
             let (kh, vh, latent) = cache.attention_kv();
             let k = be.merge_heads(kh, 1, l, heads)?;
             let v = be.merge_heads(vh, 1, l, heads)?;
             let kv = match latent {
                 Some(c) => {
                     let rest: Vec<u32> = (kept_ctx as u32..l as u32).collect();
-                    LayerKv {
+                    ExactKv {
                         latent: Some((c.clone(), batch.positions[..kept_ctx].to_vec())),
                         k: be.embedding_forward(&k, &rest)?,
                         v: be.embedding_forward(&v, &rest)?,
                         rows: rest.len(),
                     }
                 }
-                None => LayerKv {
+                None => ExactKv {
                     latent: None,
                     k,
                     v,
                     rows: l,
                 },
             };
-            layers.push(kv);
+            layers.push(LayerKv::Exact(kv));
             x = out.x;
         }
         let last = be.embedding_forward(&x, &[l as u32 - 1])?;
@@ -141,13 +160,19 @@ impl<'m, B: Backend> KvDecoder<'m, B> {
         self.head(be, &x)
     }
 
-    /// Bytes the cache holds between steps (latents plus exact rows, f32).
+    /// Bytes the cache holds between steps (latents plus exact rows, f32; or the kept rows
+    /// of every head after a KV policy's compression).
     pub fn cache_bytes(&self) -> usize {
         let be_len = |shape_rows: usize, width: usize| shape_rows * width * 4;
         let cfg = &self.model.cfg;
+        let d = cfg.head_dim();
         self.layers
             .iter()
             .map(|kv| {
+                let kv = match kv {
+                    LayerKv::Exact(kv) => kv,
+                    LayerKv::Heads(groups) => return groups.iter().map(|g| g.bytes(d)).sum(),
+                };
                 let lat = kv
                     .latent
                     .as_ref()
@@ -203,15 +228,43 @@ fn layer_step<B: Backend>(
     let p = &model.params;
     let (dm, heads, eps) = (cfg.model.d_model, cfg.model.heads, cfg.model.layernorm_eps);
     let base = cfg.model.rope_base;
-    let d = dm / heads;
     let (h1, _, _) = be.layernorm_forward(&x, &p[li.ln1_g], &p[li.ln1_b], eps)?;
     let q = be.matmul(&h1, &p[li.wq], &mm(1, dm, dm))?;
     let k = be.matmul(&h1, &p[li.wk], &mm(1, dm, dm))?;
     let v = be.matmul(&h1, &p[li.wv], &mm(1, dm, dm))?;
     let q = rope_rows(be, &q, 1, heads, &[pos], base)?;
     let k = rope_rows(be, &k, 1, heads, &[pos], base)?;
-    kv.k = concat_rows(be, &kv.k, kv.rows, &k, 1)?;
-    kv.v = concat_rows(be, &kv.v, kv.rows, &v, 1)?;
+    let om = match kv {
+        LayerKv::Exact(kv) => exact_attention(be, model, li, kv, &q, &k, &v)?,
+        LayerKv::Heads(groups) => kv_policy::attend(be, groups, &q, &k, &v, heads)?,
+    };
+    let x2 = be.add(&x, &be.matmul(&om, &p[li.wo], &mm(1, dm, dm))?, 1.0)?;
+    let f = 4 * cfg.model.hidden_dim;
+    let (h2, _, _) = be.layernorm_forward(&x2, &p[li.ln2_g], &p[li.ln2_b], eps)?;
+    let u = be.bias_forward(&be.matmul(&h2, &p[li.w1], &mm(1, dm, f))?, &p[li.b1])?;
+    let g = be.gelu_forward(&u)?;
+    let y = be.bias_forward(&be.matmul(&g, &p[li.w2], &mm(1, f, dm))?, &p[li.b2])?;
+    Ok(be.add(&x2, &y, 1.0)?)
+}
+
+/// The exact cache's attention for one new row: appends its key and value, reads every
+/// cached row (context keys and values rebuilt from RCKV latents), returns `[1, dm]`.
+fn exact_attention<B: Backend>(
+    be: &B,
+    model: &Model<B>,
+    li: &LayerIdx,
+    kv: &mut ExactKv<B>,
+    q: &B::T,
+    k: &B::T,
+    v: &B::T,
+) -> Result<B::T, ModelError> {
+    let cfg = &model.cfg;
+    let p = &model.params;
+    let (dm, heads) = (cfg.model.d_model, cfg.model.heads);
+    let base = cfg.model.rope_base;
+    let d = dm / heads;
+    kv.k = concat_rows(be, &kv.k, kv.rows, k, 1)?;
+    kv.v = concat_rows(be, &kv.v, kv.rows, v, 1)?;
     kv.rows += 1;
 
     let (keys, values, n) = match &kv.latent {
@@ -228,7 +281,7 @@ fn layer_step<B: Backend>(
         }
         None => (kv.k.clone(), kv.v.clone(), kv.rows),
     };
-    let qh = be.split_heads(&q, 1, 1, heads)?;
+    let qh = be.split_heads(q, 1, 1, heads)?;
     let kh = be.split_heads(&keys, 1, n, heads)?;
     let vh = be.split_heads(&values, 1, n, heads)?;
     let scores = be.matmul(
@@ -250,12 +303,81 @@ fn layer_step<B: Backend>(
             ..mm(1, n, d)
         },
     )?;
-    let om = be.merge_heads(&be.reshape(&o, &[heads, 1, d])?, 1, 1, heads)?;
-    let x2 = be.add(&x, &be.matmul(&om, &p[li.wo], &mm(1, dm, dm))?, 1.0)?;
-    let f = 4 * cfg.model.hidden_dim;
-    let (h2, _, _) = be.layernorm_forward(&x2, &p[li.ln2_g], &p[li.ln2_b], eps)?;
-    let u = be.bias_forward(&be.matmul(&h2, &p[li.w1], &mm(1, dm, f))?, &p[li.b1])?;
-    let g = be.gelu_forward(&u)?;
-    let y = be.bias_forward(&be.matmul(&g, &p[li.w2], &mm(1, f, dm))?, &p[li.b2])?;
-    Ok(be.add(&x2, &y, 1.0)?)
+    Ok(be.merge_heads(&be.reshape(&o, &[heads, 1, d])?, 1, 1, heads)?)
+}
+
+/// What the prefill does to each layer's cache under `model.kv`.
+enum Policy {
+    Exact,
+    /// Retrieval-head mask, layer-major.
+    Razor(std::sync::Arc<Vec<bool>>),
+    /// Selectable rows per layer, bottom first.
+    Pyramid(Vec<usize>),
+}
+
+impl Policy {
+    fn new<B: Backend>(be: &B, model: &Model<B>, l: usize) -> Result<Self, ModelError> {
+        let cfg = &model.cfg;
+        if cfg.model.kv != KvPolicy::Exact && cfg.model.use_rckv {
+            return Err(ModelError::Params(format!(
+                "model.kv = {:?} compresses exact keys and values; it needs model.use_rckv = false",
+                cfg.model.kv
+            )));
+        }
+        Ok(match cfg.model.kv {
+            KvPolicy::Exact => Policy::Exact,
+            KvPolicy::Razor => Policy::Razor(razor::retrieval_heads(be, model)?),
+            KvPolicy::Pyramid => {
+                let pc = &cfg.pyramid;
+                let w = pc.window.min(l);
+                Policy::Pyramid(pyramid::layer_budgets(
+                    pc.budget.saturating_sub(pc.window),
+                    cfg.model.layers,
+                    pc.beta,
+                    l - w,
+                ))
+            }
+        })
+    }
+
+    /// Layer `i`'s compressed cache, or `None` to keep the exact one.
+    fn compress<B: Backend>(
+        &self,
+        be: &B,
+        model: &Model<B>,
+        i: usize,
+        cache: &layer::LayerCache<B>,
+        l: usize,
+    ) -> Result<Option<Vec<HeadGroup<B>>>, ModelError> {
+        let cfg = &model.cfg;
+        let (heads, d) = (cfg.model.heads, cfg.head_dim());
+        let flat = |t: &B::T| be.reshape(t, &[heads * l, d]);
+        let (kh, vh, _) = cache.attention_kv();
+        Ok(match self {
+            Policy::Exact => None,
+            Policy::Razor(mask) => {
+                let layer_mask = mask.get(i * heads..(i + 1) * heads).ok_or_else(|| {
+                    ModelError::Params(format!("razor head mask has no layer {i}"))
+                })?;
+                let (k, v) = (flat(kh)?, flat(vh)?);
+                Some(razor::compress(be, &cfg.razor, layer_mask, &k, &v, l)?)
+            }
+            Policy::Pyramid(budgets) => {
+                let sel = budgets.get(i).copied().ok_or_else(|| {
+                    ModelError::Params(format!("pyramid budgets have no layer {i}"))
+                })?;
+                let (q, k, v) = (flat(&cache.qh)?, flat(kh)?, flat(vh)?);
+                Some(pyramid::compress(
+                    be,
+                    &cfg.pyramid,
+                    sel,
+                    &q,
+                    &k,
+                    &v,
+                    heads,
+                    l,
+                )?)
+            }
+        })
+    }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod context;
 pub mod decode;
 pub(crate) mod gca;
+pub mod kv_policy;
 pub mod layer;
 pub mod network;
 pub mod params;
