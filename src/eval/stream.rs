@@ -17,8 +17,9 @@
 //! - age of a probe = context tokens after the latest key line; bucket = ⌊age / C⌋ with C =
 //!   `rckv.buffer_size` (the cache capacity, the same for every variant of a config).
 //! - information retention = accuracy over probes whose age exceeds the model's exact window
-//!   W (W = 0 with RCKV: all context is read through latents; W = `model.max_len` without),
-//!   also per age bucket.
+//!   W (W = 0 with RCKV: all context is read through latents; W = 2·`gca.chunk` for GCA,
+//!   older rows only through retrieval; W = `model.max_len` otherwise, where rag and
+//!   attention_rag reach older rows only through their chunk retrieval), also per age bucket.
 //! - temporal consistency = over probes whose key has been updated at least once, the
 //!   fraction answered with the latest value.
 //! - adaptation speed = 1 − k/K: a_r = accuracy of round r over streams; K = rounds after the
@@ -183,6 +184,10 @@ pub fn run_streams<B: Backend>(
     let capacity = cfg.rckv.buffer_size.max(1);
     let exact_window = if cfg.model.use_rckv {
         0
+    } else if cfg.model.use_gca {
+        // GCA reads every row exactly, but beyond its local window (the previous chunk and
+        // its own) only through retrieved chunks.
+        2 * cfg.gca.chunk
     } else {
         cfg.model.max_len
     };
