@@ -241,3 +241,27 @@ fn fast_cpu_matches_reference() {
         }
     }
 }
+
+#[test]
+fn fast_cpu_is_independent_of_the_thread_count() {
+    // Per-row / per-head ownership and a head-ordered dw sum: one thread and the default
+    // pool must give bit-identical results.
+    let dm = dims(2, 3, 57, 16, 6, 3);
+    let [q, k, v, dout] = qkv(&dm, 1.0, 77);
+    let (sel, w) = retrieval(&dm, 78);
+    let run = || {
+        let o = cpu::forward(&q, &k, &v, &sel, &w, &dm).unwrap();
+        (o, cpu::backward(&q, &k, &v, &dout, &sel, &w, &dm).unwrap())
+    };
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(run);
+    let many = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap()
+        .install(run);
+    assert!(one == many, "fast GCA results depend on the thread count");
+}
