@@ -1,5 +1,6 @@
-//! GCA kernels: wgpu forward/backward vs the CPU reference (f64 accumulation), the CPU
-//! backward vs central finite differences, and shape/causality errors.
+//! GCA kernels: wgpu forward/backward and the fast f32 CPU path vs the CPU reference (f64
+//! accumulation), the reference backward vs central finite differences, and shape/causality
+//! errors.
 
 mod common;
 
@@ -11,6 +12,10 @@ use rand::{Rng, SeedableRng};
 /// f32 kernels against an f64 reference: sums of up to (K+2)·S·d f32 products and exps
 /// with a few ulps of driver error (the attention family's tolerance).
 const TOL: Tol = Tol::new(1e-4, 1e-3);
+/// The fast f32 CPU path against the f64 reference: the same f32 sums as the GPU kernels
+/// (dot products over d, softmax sums over ≤ (K+2)·S keys, dk/dv sums over their readers),
+/// so the GPU tolerance applies; no driver error, but CPU `exp` and summation order differ.
+const FAST_CPU: Tol = Tol::new(1e-4, 1e-3);
 /// Central differences with eps 1e-2 of an f64 loss over f32 forward outputs.
 const FD: Tol = Tol::new(1e-3, 1e-2);
 const FD_EPS: f32 = 1e-2;
@@ -80,7 +85,7 @@ fn check_case(ctx: &GpuContext, dm: GcaDims, amp: f32, seed: u64) {
     let (gq, gk, gv, gdo) = (up(&q), up(&k), up(&v), up(&dout));
     let gw = ctx.upload(&w, &[dm.b(), dm.n_chunks(), dm.top_k]).unwrap();
     let go = gpu::gca_forward(ctx, &gq, &gk, &gv, &sel, &gw, &dm).unwrap();
-    let o_ref = cpu::forward(&q, &k, &v, &sel, &w, &dm).unwrap();
+    let o_ref = cpu::forward_ref(&q, &k, &v, &sel, &w, &dm).unwrap();
     common::assert_ok(compare(
         &format!("o {tag}"),
         &ctx.download(&go).unwrap(),
@@ -88,7 +93,7 @@ fn check_case(ctx: &GpuContext, dm: GcaDims, amp: f32, seed: u64) {
         TOL,
     ));
     let g = gpu::gca_backward(ctx, &gq, &gk, &gv, &gdo, &sel, &gw, &dm).unwrap();
-    let want = cpu::backward(&q, &k, &v, &dout, &sel, &w, &dm).unwrap();
+    let want = cpu::backward_ref(&q, &k, &v, &dout, &sel, &w, &dm).unwrap();
     for (what, got, w) in [
         ("dq", &g.0, &want.0),
         ("dk", &g.1, &want.1),
@@ -133,9 +138,9 @@ fn cpu_backward_matches_finite_differences() {
     let dm = dims(2, 2, 11, 3, 3, 2);
     let [q, k, v, r] = qkv(&dm, 1.0, 5);
     let (sel, w) = retrieval(&dm, 6);
-    let (dq, dk, dv, dw) = cpu::backward(&q, &k, &v, &r, &sel, &w, &dm).unwrap();
+    let (dq, dk, dv, dw) = cpu::backward_ref(&q, &k, &v, &r, &sel, &w, &dm).unwrap();
     let loss = |q: &[f32], k: &[f32], v: &[f32], w: &[f32]| {
-        dot64(&cpu::forward(q, k, v, &sel, w, &dm).unwrap(), &r)
+        dot64(&cpu::forward_ref(q, k, v, &sel, w, &dm).unwrap(), &r)
     };
     common::assert_ok(grad_check("dq", &q, &dq, FD_EPS, FD, |x| {
         loss(x, &k, &v, &w)
@@ -192,7 +197,71 @@ fn local_only_equals_windowed_softmax() {
     let [q, k, v, _] = qkv(&dm, 1.0, 3);
     let sel = vec![NONE; dm.sel_len()];
     let w = vec![0.0; dm.sel_len()];
-    let o = cpu::forward(&q, &k, &v, &sel, &w, &dm).unwrap();
+    let o = cpu::forward_ref(&q, &k, &v, &sel, &w, &dm).unwrap();
     let (dense, _) = dsrsq::kernels::attention::cpu::attention_forward_ref(&q, &k, &v, 1, 10, 4);
     common::assert_ok(compare("local vs dense", &o, &dense, TOL));
+}
+
+#[test]
+fn fast_cpu_matches_reference() {
+    // Size 1, lengths not multiples of the chunk or of the 8 dot-product lanes, chunk 1,
+    // top_k larger than the past, d above and below 8, and large (integer) q, k.
+    let cases = [
+        (dims(1, 1, 1, 1, 1, 1), 1.0),
+        (dims(1, 2, 17, 8, 4, 2), 1.0),
+        (dims(2, 1, 33, 5, 3, 3), 1.0),
+        (dims(1, 1, 9, 4, 1, 4), 1.0),
+        (dims(2, 2, 70, 3, 8, 2), 1.0),
+        (dims(1, 1, 20, 65, 5, 2), 1.0),
+        (dims(3, 2, 101, 19, 7, 5), 1.0),
+        (dims(1, 2, 26, 8, 4, 2), 8.0),
+        (dims(2, 1, 45, 12, 6, 3), 8.0),
+    ];
+    for (i, (dm, amp)) in cases.into_iter().enumerate() {
+        let seed = 1000 + 10 * i as u64;
+        let [q, k, v, dout] = qkv(&dm, amp, seed);
+        let (sel, w) = retrieval(&dm, seed + 7);
+        let tag = format!("{dm:?} amp={amp}");
+        let o = cpu::forward(&q, &k, &v, &sel, &w, &dm).unwrap();
+        let o_ref = cpu::forward_ref(&q, &k, &v, &sel, &w, &dm).unwrap();
+        common::assert_ok(compare(&format!("o {tag}"), &o, &o_ref, FAST_CPU));
+        let got = cpu::backward(&q, &k, &v, &dout, &sel, &w, &dm).unwrap();
+        let want = cpu::backward_ref(&q, &k, &v, &dout, &sel, &w, &dm).unwrap();
+        for (what, g, r) in [
+            ("dq", &got.0, &want.0),
+            ("dk", &got.1, &want.1),
+            ("dv", &got.2, &want.2),
+            ("dw", &got.3, &want.3),
+        ] {
+            common::assert_ok(compare(&format!("{what} {tag}"), g, r, FAST_CPU));
+        }
+        // Empty slots get exactly zero, like the reference.
+        for (&s, &g) in sel.iter().zip(&got.3) {
+            assert!(s != NONE || g == 0.0, "{tag}: dw of an empty slot is {g}");
+        }
+    }
+}
+
+#[test]
+fn fast_cpu_is_independent_of_the_thread_count() {
+    // Per-row / per-head ownership and a head-ordered dw sum: one thread and the default
+    // pool must give bit-identical results.
+    let dm = dims(2, 3, 57, 16, 6, 3);
+    let [q, k, v, dout] = qkv(&dm, 1.0, 77);
+    let (sel, w) = retrieval(&dm, 78);
+    let run = || {
+        let o = cpu::forward(&q, &k, &v, &sel, &w, &dm).unwrap();
+        (o, cpu::backward(&q, &k, &v, &dout, &sel, &w, &dm).unwrap())
+    };
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(run);
+    let many = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap()
+        .install(run);
+    assert!(one == many, "fast GCA results depend on the thread count");
 }

@@ -1,12 +1,16 @@
-//! GCA on the CPU: the reference the kernels are tested against and the CPU backend.
-//! f64 accumulation per row; rayon over the `bh` heads (each head's rows are independent,
-//! and `dw` is summed over heads afterwards in head order, so results do not depend on the
-//! thread count).
+//! GCA on the CPU: `forward_ref` / `backward_ref` are the f64 references the kernels (and
+//! the fast path) are tested against; `forward` / `backward` (in `fast`) are the f32 CPU
+//! backend. The reference uses f64 accumulation per row and rayon over the `bh` heads (each
+//! head's rows are independent, and `dw` is summed over heads afterwards in head order, so
+//! results do not depend on the thread count).
 
 use rayon::prelude::*;
 
 use super::{GcaDims, NONE};
 use crate::device::Result;
+
+mod fast;
+pub use fast::{backward, forward};
 
 /// One attended key range `[start, end)` with its fusion weight and `dw` slot.
 #[derive(Debug, Clone, Copy)]
@@ -59,8 +63,8 @@ fn probs(q: &[f32], k: &[f32], d: usize, seg: &Seg, scale: f64) -> Vec<f64> {
     e.into_iter().map(|x| x / z).collect()
 }
 
-/// `o [bh, l, d]`.
-pub fn forward(
+/// The f64 reference forward: `o [bh, l, d]`.
+pub fn forward_ref(
     q: &[f32],
     k: &[f32],
     v: &[f32],
@@ -100,8 +104,8 @@ pub fn forward(
 /// `(dq, dk, dv, dw)`: `[bh, l, d]` ×3 and `dw [b, nc, K]`.
 pub type GcaGrads = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
 
-/// The backward, recomputing each segment's softmax.
-pub fn backward(
+/// The f64 reference backward, recomputing each segment's softmax.
+pub fn backward_ref(
     q: &[f32],
     k: &[f32],
     v: &[f32],
