@@ -385,12 +385,14 @@ pub fn reproduce<B: Backend>(
     }
     for (i, name) in preset.models.iter().enumerate() {
         if progress {
+            let what = match variants::find(name).and_then(|v| v.weights_of) {
+                Some(donor) => format!("training-free, on {donor}'s weights"),
+                None => format!("train {} steps on {}", preset.steps, preset.data),
+            };
             eprintln!(
-                "[{}/{}] {name}: train {} steps on {}, evaluate {} held-out examples",
+                "[{}/{}] {name}: {what}, evaluate {} held-out examples",
                 i + 1,
                 preset.models.len(),
-                preset.steps,
-                preset.data,
                 preset.eval_examples
             );
         }
