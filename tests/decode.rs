@@ -1,7 +1,8 @@
 //! The KV-cache decoder computes what the full forward computes for the newest row: the
 //! logits of every decode step equal the reference forward over prompt + tokens so far, for
 //! the dense model, DSR + RCKV (context read back from latents), and SQA with every cluster
-//! routed (dense by definition), on the CPU and on wgpu.
+//! routed (dense by definition), on the CPU and on wgpu; and with a short convolution in the
+//! blocks, whose decode step continues the convolution from the prompt's last rows.
 
 mod common;
 
@@ -11,8 +12,8 @@ use dsrsq::backend::{Backend, CpuBackend, WgpuBackend};
 use dsrsq::data::{DataSpec, Example, LoadOptions, Split, Tok};
 use dsrsq::device::GpuContext;
 use dsrsq::eval::generate::{greedy_cached, greedy_reference};
-use dsrsq::kernels::check::Tol;
-use dsrsq::model::{Config, KvDecoder, Model};
+use dsrsq::kernels::check::{random_vec, Tol};
+use dsrsq::model::{Config, KvDecoder, Model, ParamLayout};
 
 /// Both paths run the same f32 ops but sum in different orders (tiled causal attention over
 /// all rows vs one softmax row per step; a scatter-built cache), over two layers.
@@ -31,6 +32,14 @@ fn examples(n: u64) -> (Tok, Vec<Example>) {
     (tok, ex)
 }
 
+const VARIANTS: [&str; 5] = [
+    "standard",
+    "dsr_rckv",
+    "sqa_all_clusters",
+    "standard_conv",
+    "dsr_rckv_conv",
+];
+
 fn variant(name: &str) -> Config {
     let mut c = common::small_model_config(1);
     match name {
@@ -41,6 +50,16 @@ fn variant(name: &str) -> Config {
         }
         "dsr_rckv" => c.model.use_sqa = false,
         "sqa_all_clusters" => c.sqa.top_k = c.sqa.clusters,
+        "standard_conv" => {
+            c.model.use_dsr = false;
+            c.model.use_sqa = false;
+            c.model.use_rckv = false;
+            c.model.short_conv = 3;
+        }
+        "dsr_rckv_conv" => {
+            c.model.use_sqa = false;
+            c.model.short_conv = 4;
+        }
         _ => panic!("unknown variant {name}"),
     }
     c
@@ -83,8 +102,19 @@ fn compare(want: &[f32], got: &[f32], what: &str) {
 fn check_variant<B: Backend>(be: &B, name: &str) {
     let cfg = variant(name);
     let cpu = CpuBackend;
-    let host = Model::new(&cpu, &cfg, 5).expect("model");
-    let model = Model::from_host(be, &cfg, &host.to_host(&cpu).unwrap()).expect("upload");
+    let mut params = Model::new(&cpu, &cfg, 5)
+        .expect("model")
+        .to_host(&cpu)
+        .unwrap();
+    // Convolution taps start at 0; random ones make the decoder's carried rows matter.
+    for l in &ParamLayout::new(&cfg).idx.layers {
+        if let Some(cw) = l.conv_w {
+            let n = params[cw].data.len();
+            params[cw].data = random_vec(cw as u64, n, 0.5);
+        }
+    }
+    let host = Model::from_host(&cpu, &cfg, &params).expect("model");
+    let model = Model::from_host(be, &cfg, &params).expect("upload");
     let (_, exs) = examples(2);
     for (e, ex) in exs.iter().enumerate() {
         let answer: Vec<u32> = ex.ids[ex.q1 + 1..].to_vec();
@@ -111,7 +141,7 @@ fn check_variant<B: Backend>(be: &B, name: &str) {
 
 #[test]
 fn cached_logits_equal_the_full_forward_on_the_cpu() {
-    for name in ["standard", "dsr_rckv", "sqa_all_clusters"] {
+    for name in VARIANTS {
         check_variant(&CpuBackend, name);
     }
 }
@@ -124,7 +154,7 @@ fn cached_logits_on_wgpu_equal_the_cpu_full_forward() {
     let be = WgpuBackend::new(Arc::new(
         GpuContext::from_env().expect("adapter found above"),
     ));
-    for name in ["standard", "dsr_rckv", "sqa_all_clusters"] {
+    for name in VARIANTS {
         check_variant(&be, name);
     }
 }

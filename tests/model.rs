@@ -15,7 +15,8 @@ use rand_chacha::ChaCha8Rng;
 
 /// A model small enough for finite differences and lavapipe, with every component active:
 /// the 60-token contexts exceed the DSR budget (so selection drops blocks) and the kept
-/// context can exceed the 40-slot ring (so eviction happens too).
+/// context can exceed the 40-slot ring (so eviction happens too). The blocks have a 3-tap
+/// short convolution, so its weights are in every gradient comparison too.
 fn test_config(top_k: usize) -> Config {
     let mut c = Config::preset("tiny").expect("tiny preset");
     c.model.vocab_size = 97;
@@ -34,6 +35,7 @@ fn test_config(top_k: usize) -> Config {
     c.rckv.buffer_size = 30;
     c.rckv.sink = 4;
     c.hof.rampup_steps = 10;
+    c.model.short_conv = 3;
     c.validate("test").expect("valid test config");
     c
 }
@@ -88,6 +90,10 @@ fn params(cfg: &Config) -> Vec<Tensor> {
         for i in [l.wq, l.wk, l.wv] {
             p[i].data.iter_mut().for_each(|x| *x *= 10.0);
         }
+        // Taps start at 0 (the identity); give them values so the convolution mixes rows.
+        let cw = l.conv_w.expect("test_config has a short convolution");
+        let n = p[cw].data.len();
+        p[cw].data = dsrsq::kernels::check::random_vec(cw as u64, n, 0.5);
     }
     p
 }
@@ -217,6 +223,7 @@ fn whole_model_gradient_matches_finite_differences() {
 #[test]
 fn dense_variant_runs_without_components() {
     let mut cfg = test_config(2);
+    cfg.model.short_conv = 0;
     cfg.model.use_dsr = false;
     cfg.model.use_sqa = false;
     cfg.model.use_rckv = false;
@@ -230,6 +237,10 @@ fn dense_variant_runs_without_components() {
     );
     assert_eq!(out.terms.compression, 0.0);
     assert!(out.grads[model.layout.idx.dsr_wr].is_none());
+    assert!(
+        !model.layout.names.iter().any(|n| n.contains("conv")),
+        "short_conv = 0 adds no tensors"
+    );
     assert!(
         out.terms.task > 3.0 && out.terms.task < 6.0,
         "≈ ln 97 at init: {}",

@@ -24,6 +24,7 @@ use crate::kernels::adamw::AdamW;
 use crate::kernels::dsr::{DsrConfig, DsrDims, DsrSelection};
 use crate::kernels::gca::GcaDims;
 use crate::kernels::matmul::MatmulDims;
+use crate::kernels::shortconv::ConvDims;
 use crate::kernels::sqa::SqaConfig;
 use crate::Tensor;
 
@@ -114,6 +115,16 @@ pub trait Backend {
     fn embedding_backward(&self, dy: &Self::T, ids: &[u32], vocab: usize) -> Result<Self::T>;
     fn rope_forward(&self, x: &Self::T, positions: &[u32], base: f32) -> Result<Self::T>;
     fn rope_backward(&self, dy: &Self::T, positions: &[u32], base: f32) -> Result<Self::T>;
+    /// `x + conv(x)`, the short causal depthwise convolution (`kernels::shortconv`).
+    fn shortconv_forward(&self, x: &Self::T, w: &Self::T, d: &ConvDims) -> Result<Self::T>;
+    /// (dx, dw).
+    fn shortconv_backward(
+        &self,
+        x: &Self::T,
+        w: &Self::T,
+        dy: &Self::T,
+        d: &ConvDims,
+    ) -> Result<(Self::T, Self::T)>;
     /// Dense causal attention: (o, lse).
     fn attention_forward(
         &self,

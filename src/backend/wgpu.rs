@@ -9,6 +9,7 @@ use crate::kernels::adamw::{self, AdamW};
 use crate::kernels::dsr::{self, gpu::GpuDsrScores, DsrConfig, DsrDims, DsrSelection};
 use crate::kernels::gca::{self, GcaDims};
 use crate::kernels::matmul::{self, MatmulDims};
+use crate::kernels::shortconv::{self, ConvDims};
 use crate::kernels::sqa::{self, gpu::GpuClusters, SqaConfig};
 use crate::kernels::{
     attention, elementwise, embedding, heads, layernorm, loss, rckv, rope, softmax,
@@ -163,6 +164,18 @@ impl Backend for WgpuBackend {
     }
     fn rope_backward(&self, dy: &GpuTensor, positions: &[u32], base: f32) -> Result<GpuTensor> {
         rope::gpu::rope_backward(&self.ctx, dy, positions, base)
+    }
+    fn shortconv_forward(&self, x: &GpuTensor, w: &GpuTensor, d: &ConvDims) -> Result<GpuTensor> {
+        shortconv::gpu::forward(&self.ctx, x, w, d)
+    }
+    fn shortconv_backward(
+        &self,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        dy: &GpuTensor,
+        d: &ConvDims,
+    ) -> Result<(GpuTensor, GpuTensor)> {
+        shortconv::gpu::backward(&self.ctx, x, w, dy, d)
     }
     fn attention_forward(
         &self,

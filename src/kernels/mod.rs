@@ -15,6 +15,7 @@ pub mod loss;
 pub mod matmul;
 pub mod rckv;
 pub mod rope;
+pub mod shortconv;
 pub mod softmax;
 pub mod sqa;
 
@@ -37,6 +38,7 @@ pub fn all_specs() -> Vec<&'static KernelSpec> {
         rckv::SPECS,
         heads::SPECS,
         gca::SPECS,
+        shortconv::SPECS,
     ]
     .concat()
 }

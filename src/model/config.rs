@@ -64,7 +64,16 @@ pub struct ModelSection {
     /// What the decoding KV cache keeps after the prefill (`razor`, `pyramid`).
     #[serde(default)]
     pub kv: KvPolicy,
+    /// Taps of the short causal convolution applied to each block's normalised input before
+    /// the Q/K/V projections (`kernels::shortconv`); 0 (the default) leaves it out, and the
+    /// checkpoint layout then has no `conv.w` tensors.
+    #[serde(default)]
+    pub short_conv: usize,
 }
+
+/// The most taps `model.short_conv` may have: it is meant to be short (a few tokens of local
+/// mixing); anything longer is attention's job.
+pub const MAX_SHORT_CONV: usize = 16;
 
 fn on() -> bool {
     true
@@ -248,6 +257,15 @@ impl Config {
             return bad(
                 "model.heads",
                 "must leave an even head dimension (RoPE pairs)".into(),
+            );
+        }
+        if self.model.short_conv > MAX_SHORT_CONV {
+            return bad(
+                "model.short_conv",
+                format!(
+                    "is {}; must be at most {MAX_SHORT_CONV} taps (0 switches it off)",
+                    self.model.short_conv
+                ),
             );
         }
         if self.rckv.buffer_size <= self.rckv.sink {

@@ -31,6 +31,7 @@ use super::{retriever, Batch, Model, ModelError, Weights};
 use crate::backend::Backend;
 use crate::data::Example;
 use crate::kernels::matmul::MatmulDims;
+use crate::kernels::shortconv::ConvDims;
 use crate::model::params::LayerIdx;
 
 struct ExactKv<B: Backend> {
@@ -53,11 +54,31 @@ enum LayerKv<B: Backend> {
 pub struct KvDecoder<'m, B: Backend> {
     model: &'m Model<B>,
     layers: Vec<LayerKv<B>>,
+    /// Per layer, the newest `min(K−1, rows)` rows of `LN1(x)` `[n, dm]` that the short
+    /// convolution of the next row reads (`None` without one, or with K = 1).
+    conv_tail: Vec<ConvTail<B>>,
     /// Original position of the next token.
     pos: u32,
     /// Context tokens offered, and kept by DSR and the ring.
     pub ctx_tokens: usize,
     pub ctx_kept: usize,
+}
+
+type ConvTail<B> = Option<(<B as Backend>::T, usize)>;
+
+/// The newest `min(taps − 1, n)` rows of `h: [n, dm]`.
+fn conv_tail<B: Backend>(
+    be: &B,
+    h: &B::T,
+    n: usize,
+    taps: usize,
+) -> Result<ConvTail<B>, ModelError> {
+    let keep = n.min(taps.saturating_sub(1));
+    if keep == 0 {
+        return Ok(None);
+    }
+    let rows: Vec<u32> = ((n - keep) as u32..n as u32).collect();
+    Ok(Some((be.embedding_forward(h, &rows)?, keep)))
 }
 
 /// `[a; b]` along rows (`a: [na, w]`, `b: [nb, w]`).
@@ -105,8 +126,13 @@ impl<'m, B: Backend> KvDecoder<'m, B> {
         let policy = Policy::new(be, model, l)?;
         let mut x = be.embedding_forward(&model.params[idx.wte], &batch.ids)?;
         let mut layers = Vec::with_capacity(idx.layers.len());
+        let mut tails = Vec::with_capacity(idx.layers.len());
         for (i, li) in idx.layers.iter().enumerate() {
             let (out, cache) = layer::forward(&w, li, &batch, x)?;
+            tails.push(match li.conv_w {
+                Some(_) => conv_tail(be, cache.normed(), l, cfg.model.short_conv)?,
+                None => None,
+            });
             if let Some(groups) = policy.compress(be, model, i, &cache, l)? {
                 layers.push(LayerKv::Heads(groups));
                 x = out.x;
@@ -139,6 +165,7 @@ impl<'m, B: Backend> KvDecoder<'m, B> {
         let dec = KvDecoder {
             model,
             layers,
+            conv_tail: tails,
             pos: prompt.ids.len() as u32,
             ctx_tokens: ret.ctx_tokens,
             ctx_kept: ret.ctx_kept,
@@ -153,8 +180,9 @@ impl<'m, B: Backend> KvDecoder<'m, B> {
         let idx = &model.layout.idx;
         let mut x = be.embedding_forward(&model.params[idx.wte], &[token])?;
         let pos = self.pos;
-        for (li, kv) in idx.layers.iter().zip(self.layers.iter_mut()) {
-            x = layer_step(be, model, li, kv, x, pos)?;
+        let per_layer = self.layers.iter_mut().zip(self.conv_tail.iter_mut());
+        for (li, (kv, tail)) in idx.layers.iter().zip(per_layer) {
+            x = layer_step(be, model, li, kv, tail, x, pos)?;
         }
         self.pos += 1;
         self.head(be, &x)
@@ -221,6 +249,7 @@ fn layer_step<B: Backend>(
     model: &Model<B>,
     li: &LayerIdx,
     kv: &mut LayerKv<B>,
+    tail: &mut ConvTail<B>,
     x: B::T,
     pos: u32,
 ) -> Result<B::T, ModelError> {
@@ -229,9 +258,29 @@ fn layer_step<B: Backend>(
     let (dm, heads, eps) = (cfg.model.d_model, cfg.model.heads, cfg.model.layernorm_eps);
     let base = cfg.model.rope_base;
     let (h1, _, _) = be.layernorm_forward(&x, &p[li.ln1_g], &p[li.ln1_b], eps)?;
-    let q = be.matmul(&h1, &p[li.wq], &mm(1, dm, dm))?;
-    let k = be.matmul(&h1, &p[li.wk], &mm(1, dm, dm))?;
-    let v = be.matmul(&h1, &p[li.wv], &mm(1, dm, dm))?;
+    let h = match li.conv_w {
+        // The convolution of the new row over [tail; row], then the tail moves on one row.
+        Some(cw) => {
+            let (rows, n) = match tail.take() {
+                Some((t, m)) => (concat_rows(be, &t, m, &h1, 1)?, m + 1),
+                None => (h1, 1),
+            };
+            let taps = cfg.model.short_conv;
+            let d = ConvDims {
+                seqs: 1,
+                len: n,
+                cols: dm,
+                taps,
+            };
+            let y = be.shortconv_forward(&rows, &p[cw], &d)?;
+            *tail = conv_tail(be, &rows, n, taps)?;
+            be.embedding_forward(&y, &[n as u32 - 1])?
+        }
+        None => h1,
+    };
+    let q = be.matmul(&h, &p[li.wq], &mm(1, dm, dm))?;
+    let k = be.matmul(&h, &p[li.wk], &mm(1, dm, dm))?;
+    let v = be.matmul(&h, &p[li.wv], &mm(1, dm, dm))?;
     let q = rope_rows(be, &q, 1, heads, &[pos], base)?;
     let k = rope_rows(be, &k, 1, heads, &[pos], base)?;
     let om = match kv {

@@ -5,7 +5,8 @@
 //! `C` context rows (`batch.ctx_rows`), `lat` RCKV latent width.
 //! ```text
 //! h1 = LN1(x)                                  [R, dm]
-//! q, k, v = h1·Wq, h1·Wk, h1·Wv                [R, dm]
+//! h = h1 + conv(h1) with model.short_conv taps, else h1   [R, dm]  (per sequence, causal)
+//! q, k, v = h·Wq, h·Wk, h·Wv                   [R, dm]
 //! RCKV (context rows only, the rest exact):
 //!   kc, vc = k[ctx], v[ctx]                    [C, dm]
 //!   c = kc·Dk + vc·Dv                          [C, lat]
@@ -23,6 +24,7 @@ use super::gca::{self, GcaCache};
 use super::{acc, Grads, ModelError, Weights};
 use crate::backend::Backend;
 use crate::kernels::matmul::MatmulDims;
+use crate::kernels::shortconv::ConvDims;
 use crate::model::batch::Batch;
 use crate::model::params::LayerIdx;
 
@@ -38,10 +40,22 @@ pub(crate) fn mm(m: usize, k: usize, n: usize) -> MatmulDims {
     }
 }
 
+/// The short convolution over a batch: one sequence per padded row block.
+pub(crate) fn conv_dims(cfg: &super::Config, batch: &Batch) -> ConvDims {
+    ConvDims {
+        seqs: batch.b,
+        len: batch.l,
+        cols: cfg.model.d_model,
+        taps: cfg.model.short_conv,
+    }
+}
+
 /// What one block's backward needs from its forward.
 pub struct LayerCache<B: Backend> {
     x: B::T,
     h1: B::T,
+    /// `h1 + conv(h1)` when the block has a short convolution (the projections' input).
+    hc: Option<B::T>,
     ln1: (B::T, B::T),
     pub(crate) rckv: Option<RckvCache<B>>,
     pub(crate) qh: B::T,
@@ -69,6 +83,17 @@ pub(crate) struct RckvCache<B: Backend> {
 }
 
 impl<B: Backend> LayerCache<B> {
+    /// What the Q/K/V projections read: `h1`, after the short convolution if there is one.
+    fn proj_in(&self) -> &B::T {
+        self.hc.as_ref().unwrap_or(&self.h1)
+    }
+
+    /// `LN1(x)` of every row `[R, dm]`, before the short convolution (a decoder keeps the
+    /// last rows of it to continue the convolution).
+    pub(crate) fn normed(&self) -> &B::T {
+        &self.h1
+    }
+
     /// Post-RoPE keys and values `[b·H, l, d]` as attention read them (context rows already
     /// replaced by their RCKV reconstruction), and the context rows' latents `[C, lat]`.
     pub(crate) fn attention_kv(&self) -> (&B::T, &B::T, Option<&B::T>) {
@@ -95,9 +120,14 @@ pub(crate) fn forward<B: Backend>(
     let heads = cfg.model.heads;
     let eps = cfg.model.layernorm_eps;
     let (h1, m1, r1) = be.layernorm_forward(&x, &p[li.ln1_g], &p[li.ln1_b], eps)?;
-    let q = be.matmul(&h1, &p[li.wq], &mm(rows, dm, dm))?;
-    let k = be.matmul(&h1, &p[li.wk], &mm(rows, dm, dm))?;
-    let v = be.matmul(&h1, &p[li.wv], &mm(rows, dm, dm))?;
+    let hc = match li.conv_w {
+        Some(cw) => Some(be.shortconv_forward(&h1, &p[cw], &conv_dims(cfg, batch))?),
+        None => None,
+    };
+    let hin = hc.as_ref().unwrap_or(&h1);
+    let q = be.matmul(hin, &p[li.wq], &mm(rows, dm, dm))?;
+    let k = be.matmul(hin, &p[li.wk], &mm(rows, dm, dm))?;
+    let v = be.matmul(hin, &p[li.wv], &mm(rows, dm, dm))?;
 
     let use_rckv = cfg.model.use_rckv && !batch.ctx_rows.is_empty();
     let (k, v, rckv, comp_loss) = if use_rckv {
@@ -155,7 +185,7 @@ pub(crate) fn forward<B: Backend>(
         let (o, lse) = be.sqa_forward(&qh, &kh, &vh, &cl, &sq)?;
         (o, Some(lse), Some(cl), None)
     } else if cfg.model.use_gca {
-        let gc = gca::retrieve(w, li, batch, &h1)?;
+        let gc = gca::retrieve(w, li, batch, hin)?;
         let o = be.gca_forward(&qh, &kh, &vh, &gc.sel, &gc.w, &gc.dims)?;
         (o, None, None, Some(gc))
     } else {
@@ -174,6 +204,7 @@ pub(crate) fn forward<B: Backend>(
     let cache = LayerCache {
         x,
         h1,
+        hc,
         ln1: (m1, r1),
         rckv,
         qh,
@@ -236,7 +267,7 @@ pub(crate) fn backward<B: Backend>(
     let (dqh, dkh, dvh) = match (&cache.clusters, &cache.gca, &cache.lse) {
         (_, Some(gc), _) => {
             let (dq, dk, dv, dw) = be.gca_backward(qh, kh, vh, &do_, &gc.sel, &gc.w, &gc.dims)?;
-            dh1_gca = Some(gca::backward(w, li, &cache.h1, gc, &dw, grads)?);
+            dh1_gca = Some(gca::backward(w, li, cache.proj_in(), gc, &dw, grads)?);
             (dq, dk, dv)
         }
         (Some(cl), None, Some(lse)) => {
@@ -283,15 +314,21 @@ pub(crate) fn backward<B: Backend>(
         dv = be.add(&dv, &be.embedding_backward(&dv_ctx, cr, rows)?, 1.0)?;
     }
 
-    let (dh_q, dwq) = be.matmul_backward(&cache.h1, &p[li.wq], &dq, &mm(rows, dm, dm))?;
-    let (dh_k, dwk) = be.matmul_backward(&cache.h1, &p[li.wk], &dk, &mm(rows, dm, dm))?;
-    let (dh_v, dwv) = be.matmul_backward(&cache.h1, &p[li.wv], &dv, &mm(rows, dm, dm))?;
+    let hin = cache.proj_in();
+    let (dh_q, dwq) = be.matmul_backward(hin, &p[li.wq], &dq, &mm(rows, dm, dm))?;
+    let (dh_k, dwk) = be.matmul_backward(hin, &p[li.wk], &dk, &mm(rows, dm, dm))?;
+    let (dh_v, dwv) = be.matmul_backward(hin, &p[li.wv], &dv, &mm(rows, dm, dm))?;
     acc(be, &mut grads[li.wq], dwq)?;
     acc(be, &mut grads[li.wk], dwk)?;
     acc(be, &mut grads[li.wv], dwv)?;
     let mut dh1 = be.add(&be.add(&dh_q, &dh_k, 1.0)?, &dh_v, 1.0)?;
     if let Some(g) = dh1_gca {
         dh1 = be.add(&dh1, &g, 1.0)?;
+    }
+    if let Some(cw) = li.conv_w {
+        let (d, dw) = be.shortconv_backward(&cache.h1, &p[cw], &dh1, &conv_dims(cfg, batch))?;
+        acc(be, &mut grads[cw], dw)?;
+        dh1 = d;
     }
     let (dx_ln, dg1, db1) =
         be.layernorm_backward(&dh1, &cache.x, &p[li.ln1_g], &cache.ln1.0, &cache.ln1.1)?;

@@ -10,6 +10,8 @@
 //!   `c = k·D_k + v·D_v` is two plain matmuls), `rckv.{uk,uv}: [lat, dm]` (`U` split by output
 //!   half), `ln2.{g,b}: [dm]`, `mlp.w1: [dm, f]`, `mlp.b1: [f]`, `mlp.w2: [f, dm]`, `mlp.b2: [dm]`
 //! - `lnf.{g,b}: [dm]`
+//! - with `model.short_conv = K > 0`, per layer after `ln1.b`: `conv.w: [K, dm]`, the short
+//!   convolution's taps (initialised to 0, so the block starts as it would be without it).
 //! - GCA models only (`model.use_gca`), per layer after `mlp.b2`: `gca.{lq,lk}: [dm, dg]`
 //!   (`dg = gca.landmark_dim`), the landmark projections of the retrieval scores.
 //!
@@ -46,6 +48,8 @@ pub struct LayerIdx {
     pub b1: usize,
     pub w2: usize,
     pub b2: usize,
+    /// Short-convolution taps `[K, dm]`; only when `model.short_conv = K > 0`.
+    pub conv_w: Option<usize>,
     /// GCA landmark projections `[dm, dg]` (query side, key side); only when `use_gca`.
     pub gca_lq: Option<usize>,
     pub gca_lk: Option<usize>,
@@ -114,9 +118,14 @@ impl ParamLayout {
             let down = Init::Normal(1.0 / (dm as f32).sqrt());
             let up = Init::Normal(1.0 / (lat as f32).sqrt());
             let gca = cfg.model.use_gca;
+            let taps = cfg.model.short_conv;
+            let ln1_g = add(p("ln1.g"), &[dm], Init::Ones);
+            let ln1_b = add(p("ln1.b"), &[dm], Init::Zeros);
+            let conv_w = (taps > 0).then(|| add(p("conv.w"), &[taps, dm], Init::Zeros));
             let mut layer = LayerIdx {
-                ln1_g: add(p("ln1.g"), &[dm], Init::Ones),
-                ln1_b: add(p("ln1.b"), &[dm], Init::Zeros),
+                ln1_g,
+                ln1_b,
+                conv_w,
                 wq: add(p("attn.wq"), &[dm, dm], Init::Normal(std)),
                 wk: add(p("attn.wk"), &[dm, dm], Init::Normal(std)),
                 wv: add(p("attn.wv"), &[dm, dm], Init::Normal(std)),

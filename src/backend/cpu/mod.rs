@@ -7,6 +7,7 @@ use crate::kernels::adamw::{self, AdamW};
 use crate::kernels::dsr::{self, DsrConfig, DsrDims, DsrSelection};
 use crate::kernels::gca::{self, GcaDims};
 use crate::kernels::matmul::{self, MatmulDims};
+use crate::kernels::shortconv::{self, ConvDims};
 use crate::kernels::sqa::{self, CpuClusters, SqaConfig};
 use crate::kernels::{
     attention, elementwise, embedding, heads, layernorm, loss, rckv, rope, softmax,
@@ -201,6 +202,24 @@ impl Backend for CpuBackend {
             rope::cpu::rope_backward(&dy.data, positions, b, h, n, d, base)?,
             &dy.shape,
         ))
+    }
+    fn shortconv_forward(&self, x: &Tensor, w: &Tensor, d: &ConvDims) -> Result<Tensor> {
+        d.check(x.numel(), w.numel())
+            .map_err(|e| shape_err("shortconv_forward", e))?;
+        Ok(t(shortconv::cpu::forward(&x.data, &w.data, d), &x.shape))
+    }
+    fn shortconv_backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        dy: &Tensor,
+        d: &ConvDims,
+    ) -> Result<(Tensor, Tensor)> {
+        same_shape("shortconv_backward", x, dy)?;
+        d.check(x.numel(), w.numel())
+            .map_err(|e| shape_err("shortconv_backward", e))?;
+        let (dx, dw) = shortconv::cpu::backward(&x.data, &w.data, &dy.data, d);
+        Ok((t(dx, &x.shape), t(dw, &w.shape)))
     }
     fn attention_forward(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
         same_shape("attention_forward", q, k)?;
