@@ -97,6 +97,11 @@ fn out_of_range_values_name_their_key() {
             "lambda_compute = nan",
             "hof.lambda_compute",
         ),
+        (
+            "layers = 12",
+            "layers = 12\nshort_conv = 17",
+            "model.short_conv",
+        ),
     ];
     for (from, to, key) in cases {
         let text = seed_text().replace(from, to);

@@ -1,5 +1,7 @@
 # Reference check: does a plain PyTorch 2-layer transformer of tiny-mqar's size learn our MQAR
 # layout (same distribution as src/data/synthetic/mqar.rs) in the step budget where ours stalls?
+# conv=K adds the short causal convolution of model.short_conv (h + sum_j w_j * h[t-j], w = 0 at
+# the start) on each block's normalised input.
 import math, sys, time, random
 import torch, torch.nn as nn, torch.nn.functional as F
 
@@ -9,7 +11,7 @@ args = dict(a.split("=") for a in sys.argv[1:])
 CTX = int(args.get("ctx", 64)); PAIRS = int(args.get("pairs", 4)); R = int(args.get("range", 512))
 STEPS = int(args.get("steps", 3000)); LR = float(args.get("lr", 5e-4)); B = int(args.get("batch", 8))
 D = int(args.get("d", 128)); H = int(args.get("heads", 4)); L = int(args.get("layers", 2))
-FF = int(args.get("ff", 128)); WARM = int(args.get("warmup", 100))
+FF = int(args.get("ff", 128)); WARM = int(args.get("warmup", 100)); CONV = int(args.get("conv", 0))
 torch.set_num_threads(int(args.get("threads", 1)))
 K0 = 1996; BOS, SEP = 101, 102
 V = 3584
@@ -58,10 +60,22 @@ class Block(nn.Module):
         s.wq = nn.Linear(D, D, bias=False); s.wk = nn.Linear(D, D, bias=False)
         s.wv = nn.Linear(D, D, bias=False); s.wo = nn.Linear(D, D, bias=False)
         s.w1 = nn.Linear(D, FF); s.w2 = nn.Linear(FF, D)
+        if CONV:
+            s.cw = nn.Parameter(torch.zeros(D, CONV))
+
+    def conv(s, h):  # causal depthwise: out[t] = h[t] + sum_j cw[:, j] * h[t-j]
+        T = h.shape[1]
+        out = h
+        for j in range(CONV):
+            sh = F.pad(h, (0, 0, j, 0))[:, :T]
+            out = out + sh * s.cw[:, j]
+        return out
 
     def forward(s, x):
         Bz, T, _ = x.shape
         h = s.ln1(x)
+        if CONV:
+            h = s.conv(h)
         q, k, v = [w(h).view(Bz, T, H, D // H).transpose(1, 2) for w in (s.wq, s.wk, s.wv)]
         a = F.scaled_dot_product_attention(rope(q), rope(k), v, is_causal=True)
         x = x + s.wo(a.transpose(1, 2).reshape(Bz, T, D))
