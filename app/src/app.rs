@@ -315,12 +315,19 @@ impl AppState {
         }
     }
 
-    /// One frame of the whole UI.
+    /// One frame of the whole UI. Nothing in it paints the window's background: the window's
+    /// clear colour is [`background`].
     pub fn show(&mut self, ui: &mut Ui) {
         let t0 = self.frames.begin(self.animating);
         self.poll();
         let ctx = ui.ctx().clone();
-        egui::Panel::top("tabs").show(ui, |ui| {
+        let style = ctx.global_style();
+        // No panel paints its own background: the window's clear colour is the background
+        // (see `background`). On a software rasterizer such as lavapipe every full-window layer
+        // costs tens of milliseconds per frame on the CPU the training needs.
+        let bare = |f: egui::Frame| f.fill(Color32::TRANSPARENT);
+        let side = bare(egui::Frame::side_top_panel(&style));
+        egui::Panel::top("tabs").frame(side).show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.heading("DSRSQ");
                 for (t, name) in Tab::ALL {
@@ -331,13 +338,14 @@ impl AppState {
             });
         });
         egui::Panel::left("run")
+            .frame(side)
             .resizable(false)
             .exact_size(270.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| crate::views::run::show(self, ui, &ctx));
             });
         if !self.errors.is_empty() {
-            egui::Panel::bottom("errors").show(ui, |ui| {
+            egui::Panel::bottom("errors").frame(side).show(ui, |ui| {
                 let mut dismiss = None;
                 for (i, e) in self.errors.iter().enumerate().rev().take(4) {
                     ui.horizontal(|ui| {
@@ -353,24 +361,27 @@ impl AppState {
             });
         }
         self.refresh_view();
-        egui::CentralPanel::default().show(ui, |ui| match self.tab {
-            Tab::Metrics => match self.metrics.show(ui) {
-                crate::views::metrics::MetricsAction::OpenLog(p) => self.open_log(&p),
-                crate::views::metrics::MetricsAction::OpenEval(p) => self.open_eval(&p),
-                crate::views::metrics::MetricsAction::None => {}
-            },
-            Tab::Attention => {
-                let inputs = &self.inputs;
-                let token = |id: u32| {
-                    inputs
-                        .as_ref()
-                        .map_or(format!("#{id}"), |s| s.token_text(id))
-                };
-                self.attention.show(ui, &token)
-            }
-            Tab::Dsr => self.dsr.show(ui),
-            Tab::Cache => self.cache.show(ui),
-        });
+        let central = bare(egui::Frame::central_panel(&style));
+        egui::CentralPanel::default()
+            .frame(central)
+            .show(ui, |ui| match self.tab {
+                Tab::Metrics => match self.metrics.show(ui) {
+                    crate::views::metrics::MetricsAction::OpenLog(p) => self.open_log(&p),
+                    crate::views::metrics::MetricsAction::OpenEval(p) => self.open_eval(&p),
+                    crate::views::metrics::MetricsAction::None => {}
+                },
+                Tab::Attention => {
+                    let inputs = &self.inputs;
+                    let token = |id: u32| {
+                        inputs
+                            .as_ref()
+                            .map_or(format!("#{id}"), |s| s.token_text(id))
+                    };
+                    self.attention.show(ui, &token)
+                }
+                Tab::Dsr => self.dsr.show(ui),
+                Tab::Cache => self.cache.show(ui),
+            });
         self.animating = self
             .trainer
             .as_ref()
@@ -433,4 +444,9 @@ impl AppState {
             Err(e) => self.error(format!("eval results: {e}")),
         }
     }
+}
+
+/// The window's background, which the app clears to (no panel or plot fills its area again).
+pub fn background(visuals: &egui::Visuals) -> Color32 {
+    visuals.panel_fill
 }

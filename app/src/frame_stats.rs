@@ -13,6 +13,10 @@ pub struct FrameStats {
     /// Seconds between frame starts, and seconds spent in our UI code, newest last.
     pub intervals: VecDeque<f32>,
     pub ui_times: VecDeque<f32>,
+    /// eframe's figure for the previous frame: UI, tessellation and command recording, without
+    /// the time spent acquiring, submitting and presenting (where a software adapter renders).
+    pub cpu_usage: Option<f32>,
+    cpu_times: VecDeque<f32>,
     log: Option<(std::fs::File, Instant, Instant)>,
     pub show: bool,
 }
@@ -32,6 +36,8 @@ impl Default for FrameStats {
             last: None,
             intervals: VecDeque::new(),
             ui_times: VecDeque::new(),
+            cpu_usage: None,
+            cpu_times: VecDeque::new(),
             log,
             show: true,
         }
@@ -63,19 +69,24 @@ impl FrameStats {
 
     pub fn end(&mut self, started: Instant, context: &str) {
         push(&mut self.ui_times, started.elapsed().as_secs_f32());
+        if let Some(c) = self.cpu_usage.take() {
+            push(&mut self.cpu_times, c);
+        }
         if let Some((f, t0, last)) = &mut self.log {
             if last.elapsed() >= Duration::from_secs(5) {
                 let (a, b, c) = quantiles(&self.intervals);
                 let (d, e, g) = quantiles(&self.ui_times);
+                let (h, i, _) = quantiles(&self.cpu_times);
                 let _ = writeln!(
                     f,
-                    "t={:.0}s frames={} interval_ms p50={a:.1} p95={b:.1} max={c:.1} ui_ms p50={d:.1} p95={e:.1} max={g:.1} {context}",
+                    "t={:.0}s frames={} interval_ms p50={a:.1} p95={b:.1} max={c:.1} ui_ms p50={d:.1} p95={e:.1} max={g:.1} eframe_cpu_ms p50={h:.1} p95={i:.1} {context}",
                     t0.elapsed().as_secs_f32(),
                     self.intervals.len()
                 );
                 *last = Instant::now();
                 self.intervals.clear();
                 self.ui_times.clear();
+                self.cpu_times.clear();
             }
         }
     }

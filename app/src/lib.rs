@@ -11,4 +11,4 @@ pub mod subject;
 pub mod trainer;
 pub mod views;
 
-pub use app::{AppState, Tab};
+pub use app::{background, AppState, Tab};

@@ -6,7 +6,8 @@
 //! Options (all optional): `--config PRESET|FILE`, `--checkpoint FILE|RUN_DIR`, `--view
 //! metrics|attention|dsr|cache`, `--input SPEC`, `--index N`, `--query ROW`, `--feed N` (tokens
 //! streamed into the rings at start), `--train` (start the form's preset at once), `--preset
-//! NAME`, `--steps N`, `--out DIR`, `--metrics FILE|RUN_DIR`, `--eval-json FILE`, `--exit-after SECONDS`.
+//! NAME`, `--steps N`, `--out DIR`, `--metrics FILE|RUN_DIR`, `--eval-json FILE`, `--exit-after SECONDS`,
+//! `--size WxH` (default 1280x800, or 960x600 on a software adapter such as lavapipe).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,13 +93,35 @@ fn shared_device() -> Option<(SharedDevice, egui_wgpu::WgpuSetup)> {
     }
 }
 
+/// `--size WxH`, else a default that depends on who draws the pixels: on a software adapter
+/// (lavapipe) each frame's cost is proportional to the window's area and comes out of the CPU
+/// the training runs on, so the default window is smaller there.
+fn window_size(args: &Args, software: bool) -> Result<[f32; 2]> {
+    let Some((_, v)) = args.pairs.iter().rev().find(|(k, _)| k == "size") else {
+        return Ok(if software {
+            [960.0, 600.0]
+        } else {
+            [1280.0, 800.0]
+        });
+    };
+    let parsed = v.split_once('x').and_then(|(w, h)| {
+        let (w, h): (f32, f32) = (w.parse().ok()?, h.parse().ok()?);
+        (w >= 320.0 && h >= 240.0).then_some([w, h])
+    });
+    parsed.with_context(|| format!("--size {v}: expected WIDTHxHEIGHT, at least 320x240"))
+}
+
 struct App {
     state: AppState,
     exit_at: Option<Instant>,
 }
 
 impl eframe::App for App {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn clear_color(&self, v: &egui::Visuals) -> [f32; 4] {
+        dsrsq_app::background(v).to_normalized_gamma_f32()
+    }
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        self.state.frames.cpu_usage = frame.info().cpu_usage;
         self.state.show(ui);
         if let Some(t) = self.exit_at {
             if Instant::now() >= t {
@@ -179,9 +202,12 @@ fn main() -> Result<()> {
         .find(|(k, _)| k == "exit-after")
         .and_then(|(_, v)| v.parse().ok());
     let shared = shared_device();
+    // Unknown when eframe has to pick its own adapter: assume the cheaper window.
+    let software = shared.as_ref().is_none_or(|(d, _)| d.software);
+    let size = window_size(&args, software)?;
     let mut options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
-            .with_inner_size([1280.0, 800.0])
+            .with_inner_size(size)
             .with_title("DSRSQ"),
         ..Default::default()
     };

@@ -77,10 +77,16 @@ fn state(tab: Tab) -> AppState {
 }
 
 fn harness(st: AppState) -> Harness<'static, AppState> {
-    Harness::builder()
-        .with_size(SIZE)
-        .wgpu()
-        .build_ui_state(|ui, st: &mut AppState| st.show(ui), st)
+    Harness::builder().with_size(SIZE).wgpu().build_ui_state(
+        |ui, st: &mut AppState| {
+            // What the window's clear colour gives the app (the harness clears to
+            // transparent, and no panel paints the background).
+            let bg = dsrsq_app::background(ui.visuals());
+            ui.painter().rect_filled(ui.max_rect(), 0.0, bg);
+            st.show(ui)
+        },
+        st,
+    )
 }
 
 #[test]

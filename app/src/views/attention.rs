@@ -94,6 +94,7 @@ impl AttentionState {
             ui.vertical(|ui| {
                 let routed: Vec<u32> = q.map(|i| a.routes_of(i).to_vec()).unwrap_or_default();
                 let resp = Plot::new("keys2d")
+                    .show_background(false)
                     .width(side)
                     .height(side)
                     .data_aspect(1.0)
@@ -149,6 +150,7 @@ impl AttentionState {
                 }
                 if let Some(i) = q {
                     Plot::new("qweights")
+                        .show_background(false)
                         .width(side)
                         .height(90.0)
                         .legend(Legend::default())

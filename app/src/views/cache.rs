@@ -74,7 +74,7 @@ impl CacheState {
             return;
         }
         let (fed, total) = self.stream.as_ref().map_or((0, 0), |s| (s.fed(), s.len()));
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             if ui.button("Step").clicked() {
                 self.feed(1);
             }
@@ -119,7 +119,7 @@ impl CacheState {
             .fold(1e-12_f32, f32::max);
         let n = self.rings.len().max(1) as f32;
         let avail = ui.available_size();
-        let side = ((avail.x / n) - 10.0).min(avail.y * 0.62).max(80.0);
+        let side = ((avail.x / n) - 16.0).min(avail.y * 0.62).max(80.0);
         ui.horizontal(|ui| {
             for r in &self.rings {
                 ui.vertical(|ui| {
@@ -134,7 +134,7 @@ impl CacheState {
                 });
             }
         });
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("age: new");
             for k in 0..8 {
                 let (rc, _) = ui.allocate_exact_size(Vec2::new(14.0, 12.0), Sense::hover());
@@ -147,6 +147,7 @@ impl CacheState {
         });
         if let Some(r) = self.rings.get(self.layer) {
             Plot::new("slot_error")
+                .show_background(false)
                 .height(ui.available_height().max(60.0))
                 .legend(Legend::default())
                 .x_axis_label("slot")

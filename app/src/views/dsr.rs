@@ -52,6 +52,7 @@ impl DsrState {
             .fold((f32::MAX, f32::MIN), |(a, b), &s| (a.min(s), b.max(s)));
         let norm = |s: f32| if hi > lo { (s - lo) / (hi - lo) } else { 0.5 };
         Plot::new("dsr_scores")
+            .show_background(false)
             .height(110.0)
             .x_axis_label("context position")
             .y_axis_label("score")
@@ -91,7 +92,7 @@ impl DsrState {
                     );
                 }
             });
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("token shade = score (low to high):");
             for k in 0..8 {
                 let (r, _) = ui.allocate_exact_size(Vec2::new(14.0, 12.0), Sense::hover());

@@ -46,7 +46,7 @@ const TERMS: [(&str, &str, Color32); 5] = [
 impl MetricsState {
     pub fn show(&mut self, ui: &mut Ui) -> MetricsAction {
         let mut action = MetricsAction::None;
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let l = ui.label("metrics log");
             ui.add(
                 egui::TextEdit::singleline(&mut self.log_path)
@@ -95,6 +95,7 @@ impl MetricsState {
         let w = ui.available_width();
         ui.horizontal(|ui| {
             Plot::new("losses")
+                .show_background(false)
                 .height(h)
                 .width(w * 0.6)
                 .legend(Legend::default())
@@ -108,6 +109,7 @@ impl MetricsState {
                     }
                 });
             Plot::new("throughput")
+                .show_background(false)
                 .height(h)
                 .legend(Legend::default())
                 .x_axis_label("step")
@@ -122,6 +124,7 @@ impl MetricsState {
         ui.horizontal(|ui| {
             let mib = 1.0 / (1024.0 * 1024.0);
             Plot::new("memory")
+                .show_background(false)
                 .height(h)
                 .width(w * 0.5)
                 .legend(Legend::default())
@@ -138,6 +141,7 @@ impl MetricsState {
                     }
                 });
             Plot::new("latency")
+                .show_background(false)
                 .height(h)
                 .legend(Legend::default())
                 .x_axis_label("step / example")
