@@ -142,7 +142,7 @@ impl AppState {
         }
         match self.form.session_options() {
             Ok(opts) => {
-                self.metrics.records.clear();
+                self.metrics.clear_records();
                 self.metrics.source = format!("live run ({})", opts.data);
                 let total = opts.steps;
                 let c = ctx.clone();
@@ -188,7 +188,7 @@ impl AppState {
                 TrainMsg::Record(r) => {
                     let step = r.get("step").and_then(|s| s.as_u64()).unwrap_or(0);
                     self.status = format!("training: step {step} / {}", self.form.steps);
-                    self.metrics.records.push(r);
+                    self.metrics.push_record(r);
                 }
                 TrainMsg::Params { step, params } => {
                     if let Ok(cfg) = self.form.training_config() {
@@ -387,15 +387,23 @@ impl AppState {
             .as_ref()
             .is_some_and(|t| t.state == TrainState::Running)
             || self.evaluator.is_some()
-            || self.cache.playing;
+            || self.cache.playing
+            || self.frames.uncapped;
         if self.animating {
-            ctx.request_repaint();
+            // At most ~30 frames a second: live curves need no more, and on a software
+            // adapter an uncapped loop takes both cores from the training it is showing.
+            // Input still repaints at once.
+            if self.frames.uncapped {
+                ctx.request_repaint();
+            } else {
+                ctx.request_repaint_after(FRAME_PERIOD.saturating_sub(t0.elapsed()));
+            }
         }
         if self.frames.show {
             self.overlay(&ctx);
         }
         let context = self.trainer.as_ref().map_or("idle".to_string(), |t| {
-            format!("{:?} {}", t.state, self.metrics.records.len())
+            format!("{:?} {}", t.state, self.metrics.records().len())
         });
         self.frames.end(t0, &context);
     }
@@ -411,6 +419,10 @@ impl AppState {
                     ui.small(format!(
                         "frame p50 {p50:.1} ms  p95 {p95:.1} ms  max {max:.1} ms"
                     ));
+                    ui.small(format!(
+                        "(interval between frames; {:.0} ms at the 30 fps cap)",
+                        FRAME_PERIOD.as_secs_f32() * 1e3
+                    ));
                     ui.small(format!("ui build p50 {u50:.1} ms  p95 {u95:.1} ms"));
                 });
             });
@@ -425,7 +437,7 @@ impl AppState {
         };
         match dsrsq::train::metrics::read_jsonl(&file) {
             Ok(r) => {
-                self.metrics.records = r;
+                self.metrics.set_records(r);
                 self.metrics.source = file.display().to_string();
             }
             Err(e) => self.error(format!("metrics log: {e}")),
@@ -445,6 +457,10 @@ impl AppState {
         }
     }
 }
+
+/// The shortest interval between frames while something animates (training, evaluation,
+/// the cache playing).
+pub const FRAME_PERIOD: std::time::Duration = std::time::Duration::from_micros(33_333);
 
 /// The window's background, which the app clears to (no panel or plot fills its area again).
 pub fn background(visuals: &egui::Visuals) -> Color32 {

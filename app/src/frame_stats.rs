@@ -1,6 +1,7 @@
 //! Frame-time figures for the debug overlay, and an optional log of them
 //! (`DSRSQ_APP_FRAME_LOG=FILE`: one line every 5 s with p50/p95/max of the frame interval and
-//! of the time spent building the UI).
+//! of the time spent building the UI). `DSRSQ_APP_UNCAPPED=1` repaints continuously without
+//! the 30 fps cap, so the interval is each frame's whole cost, on any view.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -19,6 +20,7 @@ pub struct FrameStats {
     cpu_times: VecDeque<f32>,
     log: Option<(std::fs::File, Instant, Instant)>,
     pub show: bool,
+    pub uncapped: bool,
 }
 
 impl Default for FrameStats {
@@ -40,6 +42,7 @@ impl Default for FrameStats {
             cpu_times: VecDeque::new(),
             log,
             show: true,
+            uncapped: std::env::var_os("DSRSQ_APP_UNCAPPED").is_some(),
         }
     }
 }

@@ -92,7 +92,7 @@ fn harness(st: AppState) -> Harness<'static, AppState> {
 #[test]
 fn metrics_view() {
     let mut st = state(Tab::Metrics);
-    st.metrics.records = fixture().records.clone();
+    st.metrics.set_records(fixture().records.clone());
     st.metrics.source = "fixture run".into();
     let mut h = harness(st);
     h.run();
@@ -171,7 +171,7 @@ fn start_and_stop_buttons_drive_training() {
         Some(TrainState::Running)
     );
     let t0 = Instant::now();
-    while h.state().metrics.records.len() < 2 {
+    while h.state().metrics.records().len() < 2 {
         assert!(
             t0.elapsed() < Duration::from_secs(120),
             "no training step arrived"
@@ -197,7 +197,7 @@ fn start_and_stop_buttons_drive_training() {
     }
     let st = h.state();
     assert!(st.errors.is_empty(), "{:?}", st.errors);
-    let steps = st.metrics.records.len();
+    let steps = st.metrics.records().len();
     assert!((2..100_000).contains(&steps));
     assert!(
         st.subject.is_some(),

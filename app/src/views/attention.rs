@@ -7,7 +7,7 @@ use dsrsq::inspect::attention::AttentionInspect;
 use eframe::egui::{
     Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Ui, Vec2,
 };
-use egui_plot::{Legend, Line, MarkerShape, Plot, PlotPoints, Points};
+use egui_plot::{Legend, Line, MarkerShape, PlotPoints, Points};
 
 use super::palette;
 
@@ -93,8 +93,7 @@ impl AttentionState {
         ui.horizontal(|ui| {
             ui.vertical(|ui| {
                 let routed: Vec<u32> = q.map(|i| a.routes_of(i).to_vec()).unwrap_or_default();
-                let resp = Plot::new("keys2d")
-                    .show_background(false)
+                let resp = super::plot("keys2d")
                     .width(side)
                     .height(side)
                     .data_aspect(1.0)
@@ -149,8 +148,7 @@ impl AttentionState {
                     }
                 }
                 if let Some(i) = q {
-                    Plot::new("qweights")
-                        .show_background(false)
+                    super::plot("qweights")
                         .width(side)
                         .height(90.0)
                         .legend(Legend::default())

@@ -5,8 +5,8 @@
 use std::f32::consts::TAU;
 
 use dsrsq::inspect::cache::{CacheStream, RingView};
-use eframe::egui::{self, Color32, Pos2, Sense, Shape, Stroke, Ui, Vec2};
-use egui_plot::{Bar, BarChart, Legend, Plot};
+use eframe::egui::{self, Color32, Mesh, Pos2, Sense, Shape, Stroke, Ui, Vec2};
+use egui_plot::{Bar, BarChart, Legend};
 
 use super::palette;
 
@@ -146,8 +146,7 @@ impl CacheState {
             );
         });
         if let Some(r) = self.rings.get(self.layer) {
-            Plot::new("slot_error")
-                .show_background(false)
+            super::plot("slot_error")
                 .height(ui.available_height().max(60.0))
                 .legend(Legend::default())
                 .x_axis_label("slot")
@@ -181,8 +180,16 @@ fn draw_ring(ui: &mut Ui, r: &RingView, side: f32, by_error: bool, max_err: f32)
     };
     let mut hovered = None;
     let pointer = resp.hover_pos();
+    // The wedges go into one mesh of plain quads: as a polygon shape each, egui feathers
+    // every edge, and those strips doubled the view's frame time on a software adapter.
+    let mut wedges = Mesh::default();
+    // A one-pixel gap between wedges where a slot is at least 4 pixels wide at the inner
+    // radius; narrower, an unsmoothed gap only aliases into a moiré, so the wedges touch.
+    let arc = TAU * r_in / cap as f32;
+    let gap = if arc >= 4.0 { 1.0 / arc } else { 0.0 };
+    let mut sinks = Vec::new();
     for (s, slot) in r.slots.iter().enumerate() {
-        let (k0, k1) = (s as f32, s as f32 + 0.92);
+        let (k0, k1) = (s as f32, s as f32 + 1.0 - gap);
         let quad = vec![at(k0, r_in), at(k0, r_out), at(k1, r_out), at(k1, r_in)];
         let fill = if !slot.live {
             Color32::from_gray(45)
@@ -192,17 +199,24 @@ fn draw_ring(ui: &mut Ui, r: &RingView, side: f32, by_error: bool, max_err: f32)
             let span = r.written.max(1) as f32;
             palette::ramp(1.0 - (slot.age as f32 / span).sqrt())
         };
-        let stroke = if slot.sink {
-            Stroke::new(1.5, Color32::WHITE)
-        } else {
-            Stroke::NONE
-        };
         if let Some(p) = pointer {
             if egui::Rect::from_points(&quad).contains(p) {
                 hovered = Some(s);
             }
         }
-        painter.add(Shape::convex_polygon(quad, fill, stroke));
+        let first = wedges.vertices.len() as u32;
+        for &p in &quad {
+            wedges.colored_vertex(p, fill);
+        }
+        wedges.add_triangle(first, first + 1, first + 2);
+        wedges.add_triangle(first, first + 2, first + 3);
+        if slot.sink {
+            sinks.push(quad);
+        }
+    }
+    painter.add(wedges);
+    for quad in sinks {
+        painter.add(Shape::closed_line(quad, Stroke::new(1.5, Color32::WHITE)));
     }
     // Write head: a red pointer at the slot the next token goes to.
     let h = r.head as f32 + 0.46;

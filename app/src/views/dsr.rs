@@ -3,8 +3,8 @@
 //! complexity c.
 
 use dsrsq::inspect::dsr::DsrInspect;
-use eframe::egui::{self, Color32, CornerRadius, RichText, Sense, Stroke, StrokeKind, Ui, Vec2};
-use egui_plot::{Line, Plot, PlotPoints, Polygon};
+use eframe::egui::{self, Color32, Mesh, Rect, RichText, Sense, Shape, Stroke, Ui, Vec2};
+use egui_plot::{Line, PlotPoints, Polygon};
 
 use super::palette;
 
@@ -51,8 +51,7 @@ impl DsrState {
             .iter()
             .fold((f32::MAX, f32::MIN), |(a, b), &s| (a.min(s), b.max(s)));
         let norm = |s: f32| if hi > lo { (s - lo) / (hi - lo) } else { 0.5 };
-        Plot::new("dsr_scores")
-            .show_background(false)
+        super::plot("dsr_scores")
             .height(110.0)
             .x_axis_label("context position")
             .y_axis_label("score")
@@ -74,13 +73,24 @@ impl DsrState {
                         );
                     }
                 }
-                let pts: Vec<[f64; 2]> = d
-                    .scores
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &s)| [i as f64, f64::from(s)])
-                    .collect();
-                p.line(Line::new("score", PlotPoints::new(pts)).color(Color32::WHITE));
+                // The block scores DSR ranks (max over each block), one level per block.
+                // The per-token scores are the shading below: drawn as a line, a few hundred
+                // noisy points are mostly vertical strokes, which cost more than the rest of
+                // the view on a software adapter and read as a solid band. The levels are not
+                // joined: egui's joins at a step's right-angle turns come out as wide wedges
+                // at this aspect ratio.
+                for (b, &s) in d.block_scores.iter().enumerate() {
+                    let x1 = ((b + 1) * d.block).min(d.n_ctx);
+                    let seg = vec![
+                        [(b * d.block) as f64, f64::from(s)],
+                        [x1 as f64, f64::from(s)],
+                    ];
+                    p.line(
+                        Line::new("block score (max)", PlotPoints::new(seg))
+                            .color(Color32::WHITE)
+                            .width(2.0),
+                    );
+                }
                 for &(a, b) in &d.spans {
                     p.line(
                         Line::new(
@@ -109,6 +119,13 @@ impl DsrState {
             .auto_shrink([false, false])
             .show(ui, |ui| {
                 ui.spacing_mut().item_spacing = Vec2::new(1.0, 2.0);
+                // Token fills and kept outlines go into two meshes of plain rectangles,
+                // under the text: painted one shape per token, egui feathers every edge,
+                // and on a software adapter those extra strips cost ~10 ms a frame here.
+                let fills_at = ui.painter().add(Shape::Noop);
+                let outlines_at = ui.painter().add(Shape::Noop);
+                let (mut fills, mut outlines) = (Mesh::default(), Mesh::default());
+                let clip = ui.clip_rect();
                 ui.horizontal_wrapped(|ui| {
                     for (p, text) in self.tokens.iter().enumerate() {
                         let font = egui::FontId::monospace(11.0);
@@ -126,9 +143,12 @@ impl DsrState {
                         let galley = ui.painter().layout_no_wrap(text.clone(), font, fg);
                         let size = galley.size() + Vec2::new(4.0, 2.0);
                         let (rect, resp) = ui.allocate_exact_size(size, Sense::hover());
-                        let painter = ui.painter();
-                        painter.rect_filled(rect, CornerRadius::same(2), fill);
-                        painter.galley(rect.min + Vec2::new(2.0, 1.0), galley, fg);
+                        if !clip.intersects(rect.expand(2.0)) {
+                            continue;
+                        }
+                        fills.add_colored_rect(rect, fill);
+                        ui.painter()
+                            .galley(rect.min + Vec2::new(2.0, 1.0), galley, fg);
                         let pu = p as u32;
                         if kept_set.contains(&pu) {
                             let col = if read_set.contains(&pu) {
@@ -136,15 +156,10 @@ impl DsrState {
                             } else {
                                 READ_ONLY_DSR
                             };
-                            painter.rect_stroke(
-                                rect,
-                                CornerRadius::same(2),
-                                Stroke::new(1.5, col),
-                                StrokeKind::Outside,
-                            );
+                            outline(&mut outlines, rect, 1.5, col);
                         }
                         if p >= d.q0 && p < d.q1 {
-                            painter.hline(
+                            ui.painter().hline(
                                 rect.x_range(),
                                 rect.bottom() + 1.0,
                                 Stroke::new(1.5, Color32::WHITE),
@@ -160,6 +175,21 @@ impl DsrState {
                         }
                     }
                 });
+                ui.painter().set(fills_at, fills);
+                ui.painter().set(outlines_at, outlines);
             });
+    }
+}
+
+/// A `width`-wide frame just outside `r`, as four rectangles.
+fn outline(mesh: &mut Mesh, r: Rect, width: f32, col: Color32) {
+    let o = r.expand(width);
+    for side in [
+        Rect::from_min_max(o.min, egui::pos2(o.max.x, r.min.y)),
+        Rect::from_min_max(egui::pos2(o.min.x, r.max.y), o.max),
+        Rect::from_min_max(egui::pos2(o.min.x, r.min.y), egui::pos2(r.min.x, r.max.y)),
+        Rect::from_min_max(egui::pos2(r.max.x, r.min.y), egui::pos2(o.max.x, r.max.y)),
+    ] {
+        mesh.add_colored_rect(side, col);
     }
 }
