@@ -1,7 +1,8 @@
 //! The application state and its frame: poll the background threads, draw the run panel and
 //! the chosen view, recompute a view's data when its inputs change, show errors in the UI.
 
-use dsrsq::inspect::{attention, cache::CacheStream, dsr};
+use std::sync::Arc;
+
 use eframe::egui::{self, Color32, Ui};
 
 use crate::evaluator::{EvalMsg, Evaluator};
@@ -9,6 +10,7 @@ use crate::frame_stats::{quantiles, FrameStats};
 use crate::kernels::{Kernels, SharedDevice};
 use crate::subject::{InputSource, Subject};
 use crate::trainer::{TrainMsg, TrainState, Trainer};
+use crate::view_jobs::{ViewData, ViewJob, Want};
 use crate::views::{
     attention::AttentionState, cache::CacheState, dsr::DsrState, metrics::MetricsState,
     run::RunForm,
@@ -49,7 +51,7 @@ pub struct AppState {
     pub form: RunForm,
     pub shared: Option<SharedDevice>,
     pub kernels: Kernels,
-    pub subject: Option<Subject>,
+    pub subject: Option<Arc<Subject>>,
     pub inputs: Option<InputSource>,
     pub trainer: Option<Trainer>,
     pub evaluator: Option<Evaluator>,
@@ -67,6 +69,8 @@ pub struct AppState {
     animating: bool,
     version: u64,
     keys: [Option<ViewKey>; 3],
+    /// The view computation in flight, if any (one at a time).
+    view_job: Option<ViewJob>,
 }
 
 impl AppState {
@@ -99,6 +103,7 @@ impl AppState {
             animating: false,
             version: 0,
             keys: [None, None, None],
+            view_job: None,
         }
     }
 
@@ -124,7 +129,7 @@ impl AppState {
         ) {
             Ok(s) => {
                 self.status = format!("loaded {}", s.origin);
-                self.subject = Some(s);
+                self.subject = Some(Arc::new(s));
             }
             Err(e) => self.error(format!("load: {e:#}")),
         }
@@ -146,14 +151,9 @@ impl AppState {
                 self.metrics.source = format!("live run ({})", opts.data);
                 let total = opts.steps;
                 let c = ctx.clone();
-                let threads = std::thread::available_parallelism()
-                    .map_or(1, |n| n.get().saturating_sub(1).max(1));
-                self.trainer = Some(Trainer::start(
-                    self.kernels.clone(),
-                    opts,
-                    threads,
-                    move || c.request_repaint(),
-                ));
+                self.trainer = Some(Trainer::start(self.kernels.clone(), opts, move || {
+                    c.request_repaint()
+                }));
                 self.status = format!("training: 0 / {total} steps");
             }
             Err(e) => self.error(format!("train: {e:#}")),
@@ -193,12 +193,12 @@ impl AppState {
                 TrainMsg::Params { step, params } => {
                     if let Ok(cfg) = self.form.training_config() {
                         let v = self.next_version();
-                        self.subject = Some(Subject {
+                        self.subject = Some(Arc::new(Subject {
                             cfg,
                             params,
                             origin: format!("live run, step {step}"),
                             version: v,
-                        });
+                        }));
                     }
                 }
                 TrainMsg::Done { steps, checkpoint } => {
@@ -252,19 +252,33 @@ impl AppState {
         }
     }
 
-    /// Recomputes the current view's data when its inputs changed.
-    fn refresh_view(&mut self) {
-        let slot = match self.tab {
+    /// Whether a view's data is being computed.
+    pub fn view_busy(&self) -> bool {
+        self.view_job.is_some()
+    }
+
+    /// Starts recomputing the current view's data when its inputs changed (one computation at
+    /// a time: a change made meanwhile is picked up when it ends).
+    fn refresh_view(&mut self, ctx: &egui::Context) {
+        let (slot, want) = match self.tab {
             Tab::Metrics => return,
-            Tab::Attention => 0,
-            Tab::Dsr => 1,
-            Tab::Cache => 2,
+            Tab::Attention => (
+                0,
+                Want::Attention {
+                    layer: self.attention.layer,
+                    head: self.attention.head,
+                },
+            ),
+            Tab::Dsr => (1, Want::Dsr),
+            Tab::Cache => (2, Want::Cache),
         };
+        if self.view_job.is_some() {
+            return;
+        }
         let Some(subject) = &self.subject else { return };
-        let (layer, head) = if slot == 0 {
-            (self.attention.layer, self.attention.head)
-        } else {
-            (0, 0)
+        let (layer, head) = match want {
+            Want::Attention { layer, head } => (layer, head),
+            _ => (0, 0),
         };
         let key: ViewKey = (
             subject.version,
@@ -292,26 +306,46 @@ impl AppState {
                 return;
             }
         };
-        let k = &self.kernels;
-        let res: anyhow::Result<()> = match slot {
-            0 => crate::with_model!(k, subject, be, model => {
-                attention::inspect(be, &model, &ex, layer, head).map(|a| self.attention.set(a)).map_err(anyhow::Error::from)
-            }),
-            1 => crate::with_model!(k, subject, be, model => {
-                dsr::inspect(be, &model, &ex).map(|d| {
-                    self.dsr.tokens = d.ids.iter().map(|&i| inputs.token_text(i)).collect();
-                    self.dsr.data = Some(d);
-                }).map_err(anyhow::Error::from)
-            }),
-            _ => crate::with_model!(k, subject, be, model => {
-                CacheStream::new(be, &model, &ex).map(|s| self.cache.set(s)).map_err(anyhow::Error::from)
-            }),
-        };
-        if slot == 2 && self.pending_feed > 0 {
-            self.cache.feed(std::mem::take(&mut self.pending_feed));
+        let c = ctx.clone();
+        self.view_job = Some(ViewJob::start(
+            self.kernels.clone(),
+            subject.clone(),
+            ex,
+            want,
+            move || c.request_repaint(),
+        ));
+    }
+
+    fn view_has_data(&self) -> bool {
+        match self.tab {
+            Tab::Metrics => true,
+            Tab::Attention => self.attention.data.is_some(),
+            Tab::Dsr => self.dsr.data.is_some(),
+            Tab::Cache => self.cache.stream.is_some(),
         }
-        if let Err(e) = res {
-            self.errors.push(format!("{:?} view: {e:#}", self.tab));
+    }
+
+    /// Takes a finished view computation's result.
+    fn poll_view(&mut self) {
+        let Some(res) = self.view_job.as_ref().and_then(ViewJob::poll) else {
+            return;
+        };
+        let want = self.view_job.take().map(|j| j.want);
+        match res {
+            Ok(ViewData::Attention(a)) => self.attention.set(*a),
+            Ok(ViewData::Dsr(d)) => {
+                if let Some(inputs) = &self.inputs {
+                    self.dsr.tokens = d.ids.iter().map(|&i| inputs.token_text(i)).collect();
+                }
+                self.dsr.data = Some(d);
+            }
+            Ok(ViewData::Cache(s)) => {
+                self.cache.set(s);
+                if self.pending_feed > 0 {
+                    self.cache.feed(std::mem::take(&mut self.pending_feed));
+                }
+            }
+            Err(e) => self.errors.push(format!("{want:?} view: {e}")),
         }
     }
 
@@ -320,6 +354,7 @@ impl AppState {
     pub fn show(&mut self, ui: &mut Ui) {
         let t0 = self.frames.begin(self.animating);
         self.poll();
+        self.poll_view();
         let ctx = ui.ctx().clone();
         let style = ctx.global_style();
         // No panel paints its own background: the window's clear colour is the background
@@ -360,11 +395,19 @@ impl AppState {
                 }
             });
         }
-        self.refresh_view();
+        self.refresh_view(&ctx);
         let central = bare(egui::Frame::central_panel(&style));
         egui::CentralPanel::default()
             .frame(central)
             .show(ui, |ui| match self.tab {
+                Tab::Attention | Tab::Dsr | Tab::Cache
+                    if self.view_job.is_some() && !self.view_has_data() =>
+                {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("computing the view on the current model…");
+                    });
+                }
                 Tab::Metrics => match self.metrics.show(ui) {
                     crate::views::metrics::MetricsAction::OpenLog(p) => self.open_log(&p),
                     crate::views::metrics::MetricsAction::OpenEval(p) => self.open_eval(&p),

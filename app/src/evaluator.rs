@@ -32,7 +32,7 @@ pub struct Evaluator {
 impl Evaluator {
     pub fn start(
         kernels: Kernels,
-        subject: Subject,
+        subject: std::sync::Arc<Subject>,
         spec: String,
         examples: usize,
         wake: impl Fn() + Send + Sync + 'static,
@@ -45,21 +45,12 @@ impl Evaluator {
                     let _ = tx.send(m);
                     wake();
                 };
-                // Below the UI in the scheduler, on its own pool, like the trainer.
-                crate::trainer::lower_priority();
                 let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let threads = std::thread::available_parallelism()
-                        .map_or(1, |n| n.get().saturating_sub(1).max(1));
-                    match rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .start_handler(|_| crate::trainer::lower_priority())
-                        .build()
-                    {
-                        Ok(pool) => {
-                            pool.install(|| run(&kernels, &subject, &spec, examples, &send))
-                        }
-                        Err(e) => Err(anyhow::anyhow!("thread pool: {e}")),
-                    }
+                    crate::background::run_lowered(|| {
+                        run(&kernels, &subject, &spec, examples, &send)
+                    })
+                    .map_err(anyhow::Error::msg)
+                    .and_then(|r| r)
                 }));
                 match res {
                     Ok(Ok(v)) => send(EvalMsg::Done(v)),

@@ -4,11 +4,13 @@
 //! snapshot tests.
 
 pub mod app;
+pub mod background;
 pub mod evaluator;
 pub mod frame_stats;
 pub mod kernels;
 pub mod subject;
 pub mod trainer;
+pub mod view_jobs;
 pub mod views;
 
 pub use app::{background, AppState, Tab};

@@ -55,30 +55,12 @@ pub struct Trainer {
 /// How often the live parameters are sent to the views.
 const PARAMS_EVERY: Duration = Duration::from_secs(5);
 
-/// Puts the calling thread below the UI thread in the scheduler's order, so training takes
-/// whatever CPU the frames leave instead of delaying them (on 2 cores, lavapipe renders the
-/// frame on the CPU too). SCHED_IDLE rather than a nice value: measured on the 2-core VM
-/// while training `tiny`, nice 10 and nice 19 both left frame intervals of 40-48 ms at p95,
-/// SCHED_IDLE 34-36 ms, and with frames capped at 30 fps the training kept the same pace.
-pub(crate) fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let idle = libc::sched_param { sched_priority: 0 };
-        // SAFETY: both calls only read their arguments; on Linux, pid/who 0 names the
-        // calling thread, not the whole process.
-        let ok = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) } == 0;
-        if !ok {
-            let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
-        }
-    }
-}
-
 impl Trainer {
-    /// Starts training; `wake` is called after every message (to repaint the UI).
+    /// Starts training on all cores but one, below the UI in the scheduler's order; `wake`
+    /// is called after every message (to repaint the UI).
     pub fn start(
         kernels: Kernels,
         opts: SessionOptions,
-        threads: usize,
         wake: impl Fn() + Send + Sync + 'static,
     ) -> Self {
         let ctrl = Arc::new(Control::default());
@@ -87,23 +69,16 @@ impl Trainer {
         let handle = std::thread::Builder::new()
             .name("dsrsq-train".into())
             .spawn(move || {
-                lower_priority();
                 let send = |m: TrainMsg| {
                     let _ = tx.send(m);
                     wake();
                 };
                 // A panic in the library must end the run, not the app.
                 let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads.max(1))
-                        .start_handler(|_| lower_priority())
-                        .build();
-                    match pool {
-                        Ok(pool) => pool.install(
-                            || crate::with_backend!(&kernels, be => run(be, opts, &c, &send)),
-                        ),
-                        Err(e) => Err(format!("thread pool: {e}")),
-                    }
+                    crate::background::run_lowered(
+                        || crate::with_backend!(&kernels, be => run(be, opts, &c, &send)),
+                    )
+                    .and_then(|r| r)
                 }));
                 match res {
                     Ok(Ok(())) => {}
@@ -161,12 +136,7 @@ impl Drop for Trainer {
 }
 
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    let msg = p
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into());
-    format!("training panicked: {msg}")
+    format!("training panicked: {}", crate::background::panic_message(p))
 }
 
 fn run<B: Backend>(

@@ -89,6 +89,22 @@ fn harness(st: AppState) -> Harness<'static, AppState> {
     )
 }
 
+/// Runs frames until the view's data, computed off the UI thread, has arrived and drawn.
+fn settle(h: &mut Harness<'static, AppState>) {
+    let t0 = Instant::now();
+    // `step`, not `run`: the spinner shown meanwhile keeps asking for frames.
+    h.step();
+    while h.state().view_busy() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the view's computation did not end"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        h.step();
+    }
+    h.run();
+}
+
 #[test]
 fn metrics_view() {
     let mut st = state(Tab::Metrics);
@@ -105,7 +121,7 @@ fn attention_view() {
     let mut st = state(Tab::Attention);
     st.attention.query = Some(40);
     let mut h = harness(st);
-    h.run();
+    settle(&mut h);
     let a = h.state().attention.data.as_ref().expect("attention data");
     assert!(a.recall > 0.0 && a.recall <= 1.0 + 1e-6);
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
@@ -115,7 +131,7 @@ fn attention_view() {
 #[test]
 fn dsr_view() {
     let mut h = harness(state(Tab::Dsr));
-    h.run();
+    settle(&mut h);
     let d = h.state().dsr.data.as_ref().expect("dsr data");
     assert_eq!(d.scores.len(), d.n_ctx);
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
@@ -127,7 +143,7 @@ fn cache_view() {
     let mut st = state(Tab::Cache);
     st.pending_feed = 150; // past the micro ring's 96 slots: it has rotated
     let mut h = harness(st);
-    h.run();
+    settle(&mut h);
     let r = h.state().cache.rings.first().expect("ring").clone();
     assert_eq!(r.written, 150);
     assert!(r.slots.iter().all(|s| s.live));
