@@ -345,7 +345,14 @@ impl AppState {
                     self.cache.feed(std::mem::take(&mut self.pending_feed));
                 }
             }
-            Err(e) => self.errors.push(format!("{want:?} view: {e}")),
+            Err(e) => {
+                let view = match want {
+                    Some(Want::Attention { .. }) => "attention",
+                    Some(Want::Dsr) => "DSR",
+                    Some(Want::Cache) | None => "cache",
+                };
+                self.errors.push(format!("{view} view: {e}"));
+            }
         }
     }
 
@@ -384,7 +391,7 @@ impl AppState {
                 let mut dismiss = None;
                 for (i, e) in self.errors.iter().enumerate().rev().take(4) {
                     ui.horizontal(|ui| {
-                        if ui.small_button("✕").clicked() {
+                        if ui.small_button("×").clicked() {
                             dismiss = Some(i);
                         }
                         ui.colored_label(Color32::from_rgb(255, 110, 110), e);

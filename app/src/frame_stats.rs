@@ -64,7 +64,20 @@ impl FrameStats {
     pub fn begin(&mut self, continuous: bool) -> Instant {
         let now = Instant::now();
         if let (Some(l), true) = (self.last, continuous) {
-            push(&mut self.intervals, (now - l).as_secs_f32());
+            let dt = (now - l).as_secs_f32();
+            push(&mut self.intervals, dt);
+            // Each frame over 50 ms gets its own line, with what the frame before it spent
+            // in our UI code and in eframe (the rest is rendering, presenting or waiting).
+            if let (Some((f, t0, _)), true) = (&mut self.log, dt > 0.05) {
+                let _ = writeln!(
+                    f,
+                    "t={:.1}s slow frame: interval {:.1} ms, previous frame ui {:.1} ms, eframe_cpu {:.1} ms",
+                    t0.elapsed().as_secs_f32(),
+                    dt * 1e3,
+                    self.ui_times.back().map_or(0.0, |v| v * 1e3),
+                    self.cpu_times.back().map_or(0.0, |v| v * 1e3),
+                );
+            }
         }
         self.last = Some(now);
         now

@@ -152,6 +152,25 @@ fn cache_view() {
 }
 
 #[test]
+fn a_failed_view_computation_is_an_error_in_the_ui() {
+    // Parameters that do not fit their config: the model cannot be built on the view's
+    // thread, and the error comes back to the UI.
+    let mut st = state(Tab::Dsr);
+    let mut s = (**st.subject.as_ref().expect("loaded")).clone();
+    s.cfg.model.vocab_size += 1;
+    st.subject = Some(std::sync::Arc::new(s));
+    let mut h = harness(st);
+    settle(&mut h);
+    let errs = &h.state().errors;
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("DSR view: parameters: tensor `wte` has shape")),
+        "{errs:?}"
+    );
+    assert!(h.state().dsr.data.is_none());
+}
+
+#[test]
 fn bad_checkpoint_is_an_error_in_the_ui() {
     let mut st = AppState::new(None);
     st.form.checkpoint = "/nonexistent/run".into();
