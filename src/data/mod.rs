@@ -39,7 +39,7 @@ pub use spec::DataSpec;
 pub use split::Split;
 pub use tokenizer::{Specials, Tok};
 
-/// One input in the layout `[BOS] context [SEP] question [SEP] answer [EOS]` (DESIGN.md §2).
+/// One input in the layout `[BOS] context [SEP] question [SEP] answer [EOS]` (docs/DESIGN.md §2).
 ///
 /// Coordinates are token indices into `ids`:
 /// - context = `[0, n_ctx)` (BOS at 0, so the first selection block always holds it);

@@ -1,4 +1,4 @@
-//! The streaming scenario of DESIGN.md §5 and its three adaptation metrics.
+//! The streaming scenario of docs/DESIGN.md §5 and its three adaptation metrics.
 //!
 //! A stream is Landmark's passkey instruction followed by `segments` segments of filler
 //! sentences (`segment_tokens` each). Each segment after the first holds a key line with

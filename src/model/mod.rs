@@ -1,4 +1,4 @@
-//! The DSRSQ model (DESIGN.md §2), written once against the [`Backend`] trait so the CPU and
+//! The DSRSQ model (docs/DESIGN.md §2), written once against the [`Backend`] trait so the CPU and
 //! wgpu backends run the same code: embedding → DSR selection → blocks (LayerNorm, QKV, RoPE at
 //! original positions, SQA over context KV read through RCKV, GELU MLP) → tied LM head, with the
 //! hybrid (HOF) loss.

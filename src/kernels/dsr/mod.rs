@@ -41,7 +41,7 @@
 //! - One sequence per call (no batch dimension): sequences differ in context and question
 //!   ranges, so the caller loops.
 //!
-//! CPU timing against context length: `cargo test --release --test dsr -- --ignored --nocapture`.
+//! CPU timing against context length: `dsrsq bench attention` (DSR selection at n = 1K–64K).
 
 pub mod cpu;
 pub mod gpu;

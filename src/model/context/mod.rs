@@ -1,5 +1,5 @@
 //! How the dense model without DSR picks the context it reads: the `rag` (BM25) and
-//! `attention_rag` (the model's own attention) baselines of DESIGN.md §3.
+//! `attention_rag` (the model's own attention) baselines of docs/DESIGN.md §3.
 //!
 //! Both split the context (`[0, n_ctx)`, BOS included) into chunks of `rag.chunk` tokens (the
 //! last one shorter when `n_ctx` is not a multiple), score every chunk against the question,
