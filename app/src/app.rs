@@ -149,7 +149,7 @@ impl AppState {
             Ok(opts) => {
                 self.metrics.clear_records();
                 self.metrics.source = format!("live run ({})", opts.data);
-                let total = opts.steps;
+                let total = opts.steps.unwrap_or(0);
                 let c = ctx.clone();
                 self.trainer = Some(Trainer::start(self.kernels.clone(), opts, move || {
                     c.request_repaint()
@@ -186,10 +186,13 @@ impl AppState {
         for m in msgs {
             match m {
                 TrainMsg::Record(r) => {
-                    let step = r.get("step").and_then(|s| s.as_u64()).unwrap_or(0);
-                    self.status = format!("training: step {step} / {}", self.form.steps);
-                    self.metrics.push_record(r);
+                    self.status = format!("training: step {} / {}", r.step, self.form.steps);
+                    match serde_json::to_value(&r) {
+                        Ok(v) => self.metrics.push_record(v),
+                        Err(e) => self.error(format!("metrics record: {e}")),
+                    }
                 }
+                TrainMsg::Notice(n) => self.status = format!("training: {n}"),
                 TrainMsg::Params { step, params } => {
                     if let Ok(cfg) = self.form.training_config() {
                         let v = self.next_version();

@@ -57,7 +57,8 @@ pub fn resolve_checkpoint(path: &str) -> Result<PathBuf> {
 /// Loads a checkpoint; `config` (if given) must fit its tensors.
 pub fn load(path: &str, config: Option<&str>, version: u64) -> Result<Subject> {
     let file = resolve_checkpoint(path)?;
-    let ck = checkpoint::load(&file).with_context(|| format!("loading {}", file.display()))?;
+    let ck =
+        checkpoint::load_weights(&file).with_context(|| format!("loading {}", file.display()))?;
     let cfg = match config {
         Some(c) if !c.trim().is_empty() => config_from(c)?,
         _ => ck.sidecar.config.clone(),

@@ -1,4 +1,4 @@
-//! Training in a background thread through `dsrsq::inspect::session` (one optimizer step per
+//! Training in a background thread through `dsrsq::train::TrainSession` (one optimizer step per
 //! loop turn), with pause and stop between steps. The thread sends each step's metrics record
 //! and, now and then, a copy of the parameters so the views can look at the live model.
 
@@ -10,15 +10,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use dsrsq::backend::Backend;
-use dsrsq::inspect::session::{SessionOptions, TrainSession};
+use dsrsq::train::{StepRecord, TrainOptions, TrainSession};
 use dsrsq::Tensor;
-use serde_json::Value;
 
 use crate::kernels::Kernels;
 
 /// Messages from the training thread.
 pub enum TrainMsg {
-    Record(Value),
+    Record(Box<StepRecord>),
+    /// Something opening the run reported (see `TrainSession::notices`).
+    Notice(String),
     Params {
         step: usize,
         params: Vec<Tensor>,
@@ -60,7 +61,7 @@ impl Trainer {
     /// is called after every message (to repaint the UI).
     pub fn start(
         kernels: Kernels,
-        opts: SessionOptions,
+        opts: TrainOptions,
         wake: impl Fn() + Send + Sync + 'static,
     ) -> Self {
         let ctrl = Arc::new(Control::default());
@@ -141,12 +142,14 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 
 fn run<B: Backend>(
     be: &B,
-    opts: SessionOptions,
+    opts: TrainOptions,
     ctrl: &Control,
     send: &dyn Fn(TrainMsg),
 ) -> Result<(), String> {
-    let out_dir = opts.out_dir.clone();
-    let mut s = TrainSession::new(be, opts).map_err(|e| e.to_string())?;
+    let mut s = TrainSession::open(be, opts).map_err(|e| e.to_string())?;
+    for n in s.notices() {
+        send(TrainMsg::Notice(n.clone()));
+    }
     let mut last_params = Instant::now();
     let share = |s: &TrainSession<B>| -> Result<(), String> {
         let params = s.params(be).map_err(|e| e.to_string())?;
@@ -162,17 +165,15 @@ fn run<B: Backend>(
             continue;
         }
         let rec = s.step(be).map_err(|e| e.to_string())?;
-        send(TrainMsg::Record(rec));
+        send(TrainMsg::Record(Box::new(rec)));
         if last_params.elapsed() >= PARAMS_EVERY {
             share(&s)?;
             last_params = Instant::now();
         }
     }
     share(&s)?;
-    let checkpoint = match &out_dir {
-        Some(dir) if s.steps_done() > 0 => {
-            Some(s.save_checkpoint(be, dir).map_err(|e| e.to_string())?)
-        }
+    let checkpoint = match s.out_dir() {
+        Some(_) if s.steps_done() > 0 => Some(s.save_checkpoint(be).map_err(|e| e.to_string())?),
         _ => None,
     };
     send(TrainMsg::Done {

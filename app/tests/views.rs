@@ -9,12 +9,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use dsrsq::backend::CpuBackend;
-use dsrsq::inspect::session::{SessionOptions, TrainSession};
+use dsrsq::train::{TrainOptions, TrainSession};
 use dsrsq_app::trainer::TrainState;
 use dsrsq_app::{AppState, Tab};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const SIZE: [f32; 2] = [1000.0, 640.0];
 
@@ -31,31 +31,21 @@ fn fixture() -> &'static Fixture {
         let _ = std::fs::remove_dir_all(&dir);
         let p = dsrsq::eval::reproduce::preset("micro").expect("micro preset");
         let be = CpuBackend;
-        let opts = SessionOptions {
-            config: p.config,
-            data: p.data,
-            steps: 4,
-            warmup: 1,
-            eval_every: 0,
-            eval_examples: 0,
-            out_dir: None,
-        };
-        let mut s = TrainSession::new(&be, opts).expect("session");
+        let mut opts = TrainOptions::new(p.config, &p.data, 4);
+        opts.warmup = 1;
+        opts.out_dir = Some(dir.clone());
+        let mut s = TrainSession::open(&be, opts).expect("session");
         let mut records = Vec::new();
         while !s.finished() {
             let mut r = s.step(&be).expect("step");
             // Timing and memory differ per run and machine: pinned so the image is stable.
-            for (k, v) in [
-                ("tokens_per_s", 1000.0 + 50.0 * records.len() as f64),
-                ("step_seconds", 0.25),
-                ("seconds", records.len() as f64),
-                ("peak_rss_bytes", 2.0e8),
-            ] {
-                r[k] = json!(v);
-            }
-            records.push(r);
+            r.tokens_per_s = 1000.0 + 50.0 * records.len() as f64;
+            r.step_seconds = 0.25;
+            r.seconds = records.len() as f64;
+            r.peak_rss_bytes = Some(200_000_000);
+            records.push(serde_json::to_value(&r).expect("record"));
         }
-        let checkpoint = s.save_checkpoint(&be, &dir).expect("checkpoint");
+        let checkpoint = s.save_checkpoint(&be).expect("checkpoint");
         Fixture {
             checkpoint,
             records,

@@ -11,7 +11,8 @@
 //! | `nq-open:PATH` | `holdout` (0.1) |
 //! | `longqa:PATH,ctx=4096,depth=0.5` | `ctx` (4096), `depth` (random), `holdout` (0.1); PATH is SQuAD JSON |
 //!
-//! Unknown kinds and keys, repeated keys and bad values are errors that name them.
+//! Unknown kinds and keys, repeated keys, bad values and a `ctx` over [`MAX_CTX`] are errors
+//! that name them.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -20,6 +21,9 @@ use super::error::DataError;
 
 pub const DEFAULT_FILE_CTX: usize = 4096;
 pub const DEFAULT_HOLDOUT: f64 = 0.1;
+/// The longest context a spec may ask for: 1M tokens, 8x the 128K the long-context evaluation
+/// uses. A typo like `ctx=99999999999` would otherwise allocate until the kernel kills the process.
+pub const MAX_CTX: usize = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DataSpec {
@@ -103,6 +107,16 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// A context length: positive and at most [`MAX_CTX`].
+    fn context(&mut self, key: &str, default: usize) -> Result<usize, DataError> {
+        match self.positive(key, default)? {
+            n if n > MAX_CTX => Err(self.err(format!(
+                "`{key}` = {n} is over the limit of {MAX_CTX} tokens"
+            ))),
+            n => Ok(n),
+        }
+    }
+
     fn finish(self) -> Result<(), DataError> {
         match self.pairs.first() {
             None => Ok(()),
@@ -148,10 +162,10 @@ impl DataSpec {
         let path = path.unwrap_or_default();
         let out = match kind {
             "passkey" => DataSpec::Passkey {
-                ctx: a.positive("ctx", 2048)?,
+                ctx: a.context("ctx", 2048)?,
             },
             "mqar" => {
-                let ctx = a.positive("ctx", 256)?;
+                let ctx = a.context("ctx", 256)?;
                 let pairs = a.positive("pairs", 16)?;
                 let queries = a.positive("queries", pairs)?;
                 let range = a.take("range")?;
@@ -163,11 +177,11 @@ impl DataSpec {
                 }
             }
             "needle" => DataSpec::Needle {
-                ctx: a.positive("ctx", 4096)?,
+                ctx: a.context("ctx", 4096)?,
                 depth: a.fraction("depth")?,
             },
             "squad" | "nq" => {
-                let ctx = a.positive("ctx", DEFAULT_FILE_CTX)?;
+                let ctx = a.context("ctx", DEFAULT_FILE_CTX)?;
                 let holdout = a.fraction("holdout")?.unwrap_or(DEFAULT_HOLDOUT);
                 if kind == "squad" {
                     DataSpec::Squad { path, ctx, holdout }
@@ -181,7 +195,7 @@ impl DataSpec {
             },
             "longqa" => DataSpec::LongQa {
                 path,
-                ctx: a.positive("ctx", DEFAULT_FILE_CTX)?,
+                ctx: a.context("ctx", DEFAULT_FILE_CTX)?,
                 depth: a.fraction("depth")?,
                 holdout: a.fraction("holdout")?.unwrap_or(DEFAULT_HOLDOUT),
             },

@@ -18,7 +18,7 @@ use super::sweep::length_sweep;
 use crate::backend::Backend;
 use crate::data::{DataSpec, Example, LoadOptions, Split, Tok};
 use crate::model::{variants, Config, Model};
-use crate::train::{checkpoint, train, TrainError, TrainOptions};
+use crate::train::{checkpoint, train, RunMode, TrainError, TrainOptions};
 use crate::Tensor;
 
 #[derive(Debug, Error)]
@@ -257,11 +257,11 @@ fn one<B: Backend>(
         config: cfg.clone(),
         data: preset.data.clone(),
         stages: preset.stages.clone(),
-        out_dir: dir.clone(),
+        out_dir: Some(dir.clone()),
         steps: Some(preset.steps),
         checkpoint_every: preset.steps,
         keep_checkpoints: 1,
-        resume: false,
+        mode: RunMode::New,
         eval_every: preset.eval_every,
         eval_examples: (preset.eval_examples / 2).max(1),
         skip_bad: false,
@@ -288,7 +288,7 @@ fn one<B: Backend>(
                 .ok_or_else(|| TrainError::Setup(format!("{name}: training wrote no checkpoint")))?
         }
     };
-    let ck = checkpoint::load(&path)?;
+    let ck = checkpoint::load_weights(&path)?;
     let host: Vec<Tensor> = ck.params.into_iter().map(|(_, t)| t).collect();
     let model = Model::from_host(be, &cfg, &host)?;
     let tok = Tok::bundled()?;

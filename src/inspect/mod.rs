@@ -6,15 +6,14 @@
 //! - [`dsr`]: the retriever's per-token scores, block scores, kept blocks, budget and `c`;
 //! - [`cache`]: the RCKV ring of every layer while the context streams in, token by token,
 //!   with each slot's age, source position and reconstruction error;
-//! - [`pca`]: the 2-D projection the attention view draws keys in;
-//! - [`session`]: training one optimizer step at a time (what `train::train` does per step),
-//!   so a caller can pause, stop and read the metrics between steps.
+//! - [`pca`]: the 2-D projection the attention view draws keys in.
+//!
+//! Training one step at a time (the app's live run) is `train::TrainSession`.
 
 pub mod attention;
 pub mod cache;
 pub mod dsr;
 pub mod pca;
-pub mod session;
 
 use thiserror::Error;
 

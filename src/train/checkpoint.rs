@@ -80,6 +80,13 @@ pub enum CheckpointError {
     Extra { at: String, name: String },
     #[error("{at}: {message}")]
     Invalid { at: String, message: String },
+    #[error("{}: tensor `{tensor}` holds {value} at flat index {index}: the weights are unusable", .path.display())]
+    NonFinite {
+        path: PathBuf,
+        tensor: String,
+        index: usize,
+        value: f32,
+    },
 }
 
 type Result<T> = std::result::Result<T, CheckpointError>;
@@ -229,7 +236,8 @@ pub fn verify(path: &Path) -> Result<Sidecar> {
     Ok(opened.sidecar)
 }
 
-/// Loads and verifies the checkpoint `path` (either file of the pair).
+/// Loads and verifies the checkpoint `path` (either file of the pair), every value as stored
+/// (NaN and infinities included: this is the file format's round trip).
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let opened = file::open(path)?;
     let bytes = fs::read(&opened.st_path).map_err(io_err("reading", &opened.st_path))?;
@@ -238,6 +246,30 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     hash.update(&bytes);
     opened.check_hash(hash.finish())?;
     file::decode(opened, &bytes)
+}
+
+/// [`load`] for use: a checkpoint to evaluate, resume or inspect, where a NaN or infinity in
+/// any tensor is an error naming it (such weights would give garbage without a word).
+pub fn load_weights(path: &Path) -> Result<Checkpoint> {
+    let ck = load(path)?;
+    let stored = [
+        ("param/", &ck.params),
+        ("adam_m/", &ck.adam_m),
+        ("adam_v/", &ck.adam_v),
+    ];
+    for (prefix, tensors) in stored {
+        for (name, t) in tensors.iter() {
+            if let Some((index, &value)) = t.data.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+                return Err(CheckpointError::NonFinite {
+                    path: file::pair(path)?.0,
+                    tensor: format!("{prefix}{name}"),
+                    index,
+                    value,
+                });
+            }
+        }
+    }
+    Ok(ck)
 }
 
 /// Whether `ck` holds exactly the tensors `expected` (a model's names and shapes, in any

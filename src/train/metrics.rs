@@ -9,10 +9,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
 use super::fsio;
+use super::record::StepRecord;
 
 #[derive(Debug, Error)]
 pub enum MetricsError {
@@ -101,13 +103,18 @@ impl MetricsLog {
         &self.path
     }
 
-    /// Appends `record` (a JSON object) as one line. The line goes out in one `write` on an
-    /// unbuffered file, so it is in the OS (and survives a crash of this process) on return.
-    pub fn log(&self, record: &Value) -> Result<()> {
+    /// Appends `record` (one that serializes to a JSON object, e.g. a
+    /// [`StepRecord`](super::record::StepRecord)) as one line. The line goes out in one `write`
+    /// on an unbuffered file, so it is in the OS (and survives a crash of this process) on return.
+    pub fn log<T: Serialize + ?Sized>(&self, record: &T) -> Result<()> {
+        let record = serde_json::to_value(record).map_err(|e| MetricsError::NotObject {
+            path: self.path.clone(),
+            found: format!("a value that does not serialize ({e})"),
+        })?;
         if !record.is_object() {
             return Err(MetricsError::NotObject {
                 path: self.path.clone(),
-                found: type_name(record).into(),
+                found: type_name(&record).into(),
             });
         }
         let mut line = record.to_string();
@@ -170,6 +177,24 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
         if let Some(r) = parse_line(path, i + 1, raw)? {
             records.push(r);
         }
+    }
+    Ok(records)
+}
+
+/// The step records of a metrics log, in order; errors name the line and the field.
+pub fn read_steps(path: &Path) -> Result<Vec<StepRecord>> {
+    let text = std::fs::read_to_string(path).map_err(io_err("reading", path))?;
+    let mut records = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let r = serde_json::from_str(raw).map_err(|e| MetricsError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        records.push(r);
     }
     Ok(records)
 }

@@ -3,11 +3,9 @@
 
 use std::time::Instant;
 
-use serde_json::{json, Value};
-
-use super::eval::EvalStats;
 use super::metrics::peak_rss_bytes;
 use super::optim::Optimizer;
+use super::record::StepRecord;
 use super::TrainError;
 use crate::backend::Backend;
 use crate::data::Example;
@@ -24,7 +22,7 @@ pub fn optimizer_step<B: Backend>(
     step: usize,
     lr: f32,
     t0: Instant,
-) -> Result<(Value, f32), TrainError> {
+) -> Result<(StepRecord, f32), TrainError> {
     let ts = Instant::now();
     let out = model.step(be, examples, step, true, false)?;
     if let Some((name, v)) = out.terms.non_finite() {
@@ -39,34 +37,32 @@ pub fn optimizer_step<B: Backend>(
     let tokens: usize = examples.iter().map(|e| e.ids.len()).sum();
     let dt = ts.elapsed().as_secs_f64();
     let t = out.terms;
-    let mut rec = json!({
-        "step": step + 1,
-        "loss": t.total, "task": t.task, "retrieval": t.retrieval,
-        "compression": t.compression, "compute": t.compute, "ramp": t.ramp,
-        "lr": stats.lr, "grad_norm": stats.grad_norm, "clipped": stats.clipped,
-        "tokens": tokens, "tokens_per_s": tokens as f64 / dt,
-        "kept_fraction": out.ctx_kept as f64 / out.ctx_tokens.max(1) as f64,
-        "seconds": t0.elapsed().as_secs_f64(),
-        "step_seconds": dt,
-    });
-    if let Some((live, peak)) = be.device_bytes() {
-        rec["device_bytes"] = json!(live);
-        rec["device_peak_bytes"] = json!(peak);
-    }
-    if let Some(rss) = peak_rss_bytes() {
-        rec["peak_rss_bytes"] = json!(rss);
-    }
+    let (device_bytes, device_peak_bytes) = be.device_bytes().unzip();
+    let rec = StepRecord {
+        step: step as u64 + 1,
+        loss: f64::from(t.total),
+        task: f64::from(t.task),
+        retrieval: f64::from(t.retrieval),
+        compression: f64::from(t.compression),
+        compute: f64::from(t.compute),
+        ramp: f64::from(t.ramp),
+        lr: f64::from(stats.lr),
+        grad_norm: f64::from(stats.grad_norm),
+        clipped: stats.clipped,
+        tokens: tokens as u64,
+        tokens_per_s: tokens as f64 / dt,
+        kept_fraction: out.ctx_kept as f64 / out.ctx_tokens.max(1) as f64,
+        seconds: t0.elapsed().as_secs_f64(),
+        step_seconds: dt,
+        device_bytes,
+        device_peak_bytes,
+        peak_rss_bytes: peak_rss_bytes(),
+        eval_exact_match: None,
+        eval_row_accuracy: None,
+        eval_task_loss: None,
+        eval_examples: None,
+        eval_kept_fraction: None,
+        eval_support_recall: None,
+    };
     Ok((rec, t.total))
-}
-
-/// Adds a held-out evaluation's figures to a step record.
-pub fn add_eval(rec: &mut Value, ev: &EvalStats) {
-    rec["eval_exact_match"] = json!(ev.exact_match());
-    rec["eval_row_accuracy"] = json!(ev.row_accuracy());
-    rec["eval_task_loss"] = json!(ev.task_loss);
-    rec["eval_examples"] = json!(ev.examples);
-    rec["eval_kept_fraction"] = json!(ev.kept_fraction());
-    if ev.with_spans > 0 {
-        rec["eval_support_recall"] = json!(ev.support_recall());
-    }
 }

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use dsrsq::inspect::session::SessionOptions;
 use dsrsq::model::Config;
+use dsrsq::train::TrainOptions;
 use eframe::egui::{self, RichText, Ui};
 
 use crate::app::AppState;
@@ -60,18 +60,25 @@ impl RunForm {
         crate::subject::config_from(PRESETS.get(self.preset).map_or("tiny", |p| p.1))
     }
 
-    pub fn session_options(&self) -> Result<SessionOptions> {
+    /// Each training started from the app gets its own folder under the form's output folder
+    /// (`OUT/<UTC time>`), so a second run never meets the first one's files.
+    pub fn session_options(&self) -> Result<TrainOptions> {
         let out = self.out_dir.trim();
-        Ok(SessionOptions {
-            config: self.training_config()?,
-            data: self.train_data.trim().to_string(),
-            steps: self.steps,
-            warmup: (self.steps / 10).min(100),
-            eval_every: 0,
-            eval_examples: 0,
-            out_dir: (!out.is_empty()).then(|| PathBuf::from(out)),
-        })
+        let mut o = TrainOptions::new(self.training_config()?, self.train_data.trim(), self.steps);
+        o.out_dir = (!out.is_empty()).then(|| PathBuf::from(out).join(run_stamp()));
+        Ok(o)
     }
+}
+
+/// `YYYYMMDD-HHMMSS` UTC, unique per second (two runs started within one second would share
+/// a folder, and the second is then refused by the run folder's lock or its existing run).
+fn run_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    dsrsq::eval::report::utc(secs)
+        .replace(['-', ':'], "")
+        .replace(' ', "-")
 }
 
 pub fn show(app: &mut AppState, ui: &mut Ui, ctx: &egui::Context) {

@@ -75,7 +75,8 @@ fn resolve(p: &Path) -> Result<PathBuf> {
 pub fn run(a: EvalArgs) -> Result<()> {
     let wall = Instant::now();
     let path = resolve(&a.checkpoint)?;
-    let mut ck = checkpoint::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    let mut ck =
+        checkpoint::load_weights(&path).with_context(|| format!("loading {}", path.display()))?;
     if let Some(name) = &a.model {
         ck.sidecar.config = apply_model(&ck.sidecar.config, name)?;
     }

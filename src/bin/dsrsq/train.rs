@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use dsrsq::backend::{Backend, CpuBackend, WgpuBackend};
 use dsrsq::device::GpuContext;
 use dsrsq::model::{variants, Config};
-use dsrsq::train::{self, TrainOptions, TrainSummary};
+use dsrsq::train::{self, RunMode, TrainOptions, TrainSummary};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TrainBackend {
@@ -43,8 +43,13 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = TrainBackend::Cpu)]
     pub backend: TrainBackend,
     /// Continue from the newest checkpoint in OUT/checkpoints.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
+    /// Start afresh in an OUT that holds a run, removing that run's files first (metrics.jsonl,
+    /// summary.json, checkpoints/; anything else in OUT makes this an error). Without it (or
+    /// --resume) an OUT holding a run is refused.
+    #[arg(long)]
+    pub overwrite: bool,
     #[arg(long, default_value_t = 200)]
     pub checkpoint_every: usize,
     #[arg(long, default_value_t = 3)]
@@ -135,11 +140,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
         config,
         data: a.data.clone(),
         stages: a.stages.clone(),
-        out_dir: a.out.clone(),
+        out_dir: Some(a.out.clone()),
         steps: a.steps,
         checkpoint_every: a.checkpoint_every,
         keep_checkpoints: a.keep_checkpoints,
-        resume: a.resume,
+        mode: if a.resume {
+            RunMode::Resume
+        } else if a.overwrite {
+            RunMode::Overwrite
+        } else {
+            RunMode::New
+        },
         eval_every: a.eval_every,
         eval_examples: a.eval_examples,
         skip_bad: a.skip_bad,
@@ -156,20 +167,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
             go(&be, &opts)?
         }
     };
-    let path = a.out.join("summary.json");
-    let json = serde_json::json!({
-        "config": opts.config, "data": a.data, "stages": a.stages, "backend": format!("{:?}", a.backend),
-        "steps": summary.steps, "resumed_from": summary.resumed_from,
-        "last_loss": summary.last_loss, "seconds": summary.seconds,
-        "tokens_per_second": summary.tokens_per_second,
-        "eval_exact_match": summary.last_eval.map(|e| e.exact_match()),
-        "eval_row_accuracy": summary.last_eval.map(|e| e.row_accuracy()),
-        "eval_examples": summary.last_eval.map(|e| e.examples),
-        "checkpoint": summary.checkpoint.as_ref().map(|p| p.display().to_string()),
-        "commit": opts.commit,
-    });
-    std::fs::write(&path, serde_json::to_string_pretty(&json)?)
-        .with_context(|| format!("writing {}", path.display()))?;
     println!(
         "trained {} steps in {:.1} s ({:.0} tokens/s); final loss {:.4}",
         summary.steps, summary.seconds, summary.tokens_per_second, summary.last_loss

@@ -12,7 +12,7 @@ pub mod tables;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use crate::train::record::StepRecord;
 use thiserror::Error;
 
 pub use runs::{find_runs, read_eval, ModelRun, MODEL_ORDER};
@@ -50,10 +50,10 @@ fn thin(p: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
     p.into_iter().step_by(every).collect()
 }
 
-fn series(log: &[Value], key: &str) -> Vec<(f64, f64)> {
+fn series(log: &[StepRecord], key: &str) -> Vec<(f64, f64)> {
     thin(
         log.iter()
-            .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
+            .filter_map(|r| Some((r.step as f64, r.get(key)?)))
             .filter(|(_, v)| v.is_finite())
             .collect(),
     )

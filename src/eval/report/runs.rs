@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::ReportError;
 use crate::eval::stream::StreamReport;
 use crate::eval::sweep::SweepPoint;
-use crate::train::metrics::read_jsonl;
+use crate::train::metrics::read_steps;
+use crate::train::record::StepRecord;
 
 /// One model's evaluation, as the tables need it.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +27,7 @@ pub struct ModelRun {
     pub data: String,
     pub wall_seconds: f64,
     /// Training log (empty when the folder has none).
-    pub log: Vec<Value>,
+    pub log: Vec<StepRecord>,
     /// The length sweep beside it (`sweep.json`; empty when there is none).
     pub sweep: Vec<SweepPoint>,
     /// The streaming scenario beside it (`stream.json`).
@@ -117,7 +118,7 @@ pub fn read_eval(path: &Path) -> Result<ModelRun, ReportError> {
     let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let log_path = folder.join("metrics.jsonl");
     let log = if log_path.is_file() {
-        read_jsonl(&log_path).map_err(|e| ReportError::Json {
+        read_steps(&log_path).map_err(|e| ReportError::Json {
             path: log_path.display().to_string(),
             detail: e.to_string(),
         })?

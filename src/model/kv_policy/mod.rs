@@ -20,7 +20,7 @@
 //! usual `q·Kᵀ → softmax → ·V` as batched matmuls per group, with an optional per-row logit
 //! offset (`bias_forward`) for the compensation row, and scatters the groups' outputs back to
 //! head order. With nothing dropped this is the exact decoder's arithmetic (same ops, a zero
-//! added by the scatter), which is what `tests/kv_policy.rs` checks.
+//! added by the scatter), which is what `tests/it/kv_policy.rs` checks.
 
 pub mod pyramid;
 pub mod razor;

@@ -151,7 +151,7 @@ pub(super) fn validate(ck: &Checkpoint) -> Result<()> {
 }
 
 /// The `(safetensors, sidecar)` pair `path` (either of them) belongs to.
-fn pair(path: &Path) -> Result<(PathBuf, PathBuf)> {
+pub(super) fn pair(path: &Path) -> Result<(PathBuf, PathBuf)> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("safetensors" | "json") => Ok((
             path.with_extension("safetensors"),
