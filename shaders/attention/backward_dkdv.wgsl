@@ -5,7 +5,7 @@
 // Grid: x = key block, y = head. Thread (i, j) = (lid / BK, lid % BK) handles score (query i,
 // key j); thread (j, c) = (lid / BQ, lid % BQ) accumulates dims c, c + BQ, ... of key row j.
 //   dV_j += Σ_i P_ij dO_i      dK_j += scale · Σ_i dS_ij Q_i,  dS = P ∘ (dO·Vᵀ − delta)
-struct Params { n: u32, d: u32, scale: f32, rows: u32 }
+#include "attention_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;

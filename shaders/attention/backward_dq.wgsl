@@ -5,7 +5,7 @@
 // each tile is read once through a single tile buffer.
 // Grid: x = query block, y = head. Thread (i, j) = (lid / BK, lid % BK) handles score
 // (query i, key j) and accumulates dQ dims j, j + BK, ... of query row i.
-struct Params { n: u32, d: u32, scale: f32, rows: u32 }
+#include "attention_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;

@@ -1,6 +1,6 @@
 // delta[i] = Σ_t dO[i, t] · O[i, t] for every query row of every head (rows = bh·n): the
 // row term of the softmax backward, dS = P ∘ (dP − delta). One thread per row.
-struct Params { n: u32, d: u32, scale: f32, rows: u32 }
+#include "attention_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> o: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;

@@ -4,7 +4,7 @@
 // softmax). Scores never leave the workgroup: memory is O(n·d), not O(n²).
 // Grid: x = query block, y = head (bh). Thread (r, c) = (lid / BK, lid % BK) scores query r
 // against key c of the tile, and accumulates output dims c, c + BK, c + 2·BK, ... of row r.
-struct Params { n: u32, d: u32, scale: f32, rows: u32 }
+#include "attention_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;

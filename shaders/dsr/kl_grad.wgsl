@@ -1,6 +1,6 @@
 // Attention distillation, gradient: ds_i = p_i·Σt − t_i with p_i = exp(s_i − max − ln z)
 // (state[0], state[1]) and Σt = sums[1] from the reduced pass 1.
-struct Params { n: u32, _p0: u32, _p1: u32, _p2: u32 }
+#include "dsr_partials.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> s: array<f32>;
 @group(0) @binding(2) var<storage, read> tgt: array<f32>;

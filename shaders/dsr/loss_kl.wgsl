@@ -1,7 +1,7 @@
 // Attention distillation KL(t ‖ softmax(s)), pass 1: with ln p_i = s_i − max − ln z from the
 // softmax statistics (state[0], state[1]), each workgroup sums t·(ln t − ln p) over tokens with
 // t > 0 into part[g] and Σt into part[G + g]. The gradient needs Σt, so it is a second kernel.
-struct Params { n: u32, groups: u32, _p0: u32, _p1: u32 }
+#include "dsr_partials.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> s: array<f32>;
 @group(0) @binding(2) var<storage, read> tgt: array<f32>;

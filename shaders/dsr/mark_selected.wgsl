@@ -1,6 +1,6 @@
 // sel[b] = 1 for the kept blocks: the sink block, every block above the threshold key T, and
 // the first state[7] blocks (in block order) tied at T.
-struct Params { nb: u32, _p0: u32, _p1: u32, _p2: u32 }
+#include "dsr_blocks.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> keys: array<u32>;
 @group(0) @binding(2) var<storage, read> state: array<u32>;

@@ -1,6 +1,6 @@
 // flag[b] = 1 for the non-sink blocks whose key equals the threshold T; their prefix sum is each
 // tie's rank in block order, so ties go to the lower block index.
-struct Params { nb: u32, _p0: u32, _p1: u32, _p2: u32 }
+#include "dsr_blocks.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> keys: array<u32>;
 @group(0) @binding(2) var<storage, read> state: array<u32>;

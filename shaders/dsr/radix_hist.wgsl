@@ -2,7 +2,7 @@
 // (block 0, the sink, is always kept and never competes) that match the threshold prefix found
 // by the earlier passes. Integer atomics make the counts exact whatever the thread order: a
 // shared histogram per workgroup, then one global add per non-empty bin into hist[pass·256 + d].
-struct Params { nb: u32, pass_: u32, groups: u32, _p0: u32 }
+#include "dsr_radix.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> keys: array<u32>;
 @group(0) @binding(2) var<storage, read> state: array<u32>;

@@ -3,7 +3,7 @@
 // blocks in higher bins are all kept, so they leave the count. After the 4th pass state[6] is
 // the key T of the last kept block and state[7] how many blocks with key T to keep (lowest
 // indices first). Nothing to take (state[7] = 0) leaves the state alone.
-struct Params { pass_: u32, _p0: u32, _p1: u32, _p2: u32 }
+#include "dsr_radix.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> hist: array<u32>;
 @group(0) @binding(2) var<storage, read_write> state: array<u32>;

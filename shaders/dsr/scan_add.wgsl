@@ -1,5 +1,5 @@
 // Exclusive prefix sum, level 2: adds each chunk's scanned offset to its elements.
-struct Params { len: u32, _p0: u32, _p1: u32, _p2: u32 }
+#include "dsr_scan.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> offs: array<u32>;
 @group(0) @binding(2) var<storage, read_write> y: array<u32>;

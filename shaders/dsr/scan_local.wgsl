@@ -1,7 +1,7 @@
 // Exclusive prefix sum, level 1: each workgroup scans a chunk of 4·WG u32s (4 per thread, in
 // registers, then a Hillis–Steele scan of the thread totals in shared memory) and writes the
 // chunk's total to sums[chunk]; the host scans `sums` the same way and adds it back (scan_add).
-struct Params { len: u32, _p0: u32, _p1: u32, _p2: u32 }
+#include "dsr_scan.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read_write> y: array<u32>;

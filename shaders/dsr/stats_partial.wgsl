@@ -3,7 +3,7 @@
 // Σ e^{s−m}(s−m)), rescaled whenever m grows; a shared-memory tree merges the triples in a fixed
 // order. Every exponent is ≤ 0, so large scores cannot overflow. Output: part[g], part[G + g],
 // part[2G + g].
-struct Params { n: u32, groups: u32, _p0: u32, _p1: u32 }
+#include "dsr_partials.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> s: array<f32>;
 @group(0) @binding(2) var<storage, read_write> part: array<f32>;

@@ -1,5 +1,5 @@
 // y = a + alpha * b over n elements (residual add, gradient accumulation).
-struct Params { n: u32, alpha: f32, _p0: u32, _p1: u32 }
+#include "elementwise_add_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;

@@ -1,5 +1,5 @@
 // y[r, c] = x[r, c] + bias[c] for x of shape [rows, cols].
-struct Params { n: u32, cols: u32, _p0: u32, _p1: u32 }
+#include "elementwise_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;

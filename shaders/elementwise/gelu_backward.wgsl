@@ -1,6 +1,6 @@
 // dx = dy · GELU'(x) for the tanh form; where the tanh argument is clamped, its derivative
 // term is zero, matching the forward exactly.
-struct Params { n: u32, _p0: u32, _p1: u32, _p2: u32 }
+#include "elementwise_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;

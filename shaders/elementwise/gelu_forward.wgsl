@@ -1,7 +1,7 @@
 // GELU, tanh form (GPT-2): 0.5·x·(1 + tanh u), u = √(2/π)·(x + 0.044715·x³), evaluated as
 // the equal x·σ(2u) = x·e/(1 + e), e = exp(2u): no 1 + tanh cancellation for negative x, and
 // the same formula as the CPU reference. u is clamped to ±10 so exp cannot overflow.
-struct Params { n: u32, _p0: u32, _p1: u32, _p2: u32 }
+#include "elementwise_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;

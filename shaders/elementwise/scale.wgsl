@@ -1,5 +1,5 @@
 // y = s·x over n elements (gradient clipping, loss weights).
-struct Params { n: u32, s: f32, _p0: u32, _p1: u32 }
+#include "elementwise_add_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -9,5 +9,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let i = (wid.y * nwg.x + wid.x) * WG + lid;
     if (i >= p.n) { return; }
-    y[i] = p.s * x[i];
+    y[i] = p.alpha * x[i];
 }

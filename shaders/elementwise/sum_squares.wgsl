@@ -1,6 +1,6 @@
 // One partial Σx² per workgroup by a fixed tree order; rckv/sum_partials then adds the partials
 // in a fixed order too: deterministic without float atomics.
-struct Params { n: u32, _p0: u32, _p1: u32, _p2: u32 }
+#include "elementwise_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;

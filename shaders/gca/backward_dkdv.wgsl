@@ -3,7 +3,7 @@
 // lists cj (found by scanning sel; at most one slot per chunk since top-k indices are
 // distinct, but each listing slot is handled). P and dS are rebuilt from the dq pass's aux
 // (lse, delta = α·dO·O^g, α), so each dk/dv row has exactly one writer.
-struct Params { l: u32, d: u32, chunk: u32, top_k: u32, heads: u32, nc: u32, rows: u32, scale: f32 }
+#include "gca_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;

@@ -3,7 +3,7 @@
 // (pass 2) accumulates dq. It writes the per-row, per-segment values the key side and the dw
 // reduction read: aux[r, 0..G) lse, [G..2G) delta = α·dO·O^g, [2G..3G) α, [3G..4G) dO·O^g,
 // with G = top_k + 1 and zeros for empty slots.
-struct Params { l: u32, d: u32, chunk: u32, top_k: u32, heads: u32, nc: u32, rows: u32, scale: f32 }
+#include "gca_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;

@@ -1,7 +1,7 @@
 // GCA backward, fusion weights: one thread per (sequence, chunk, slot) sums the dq pass's
 // per-row dO·O^g over the sequence's heads and the chunk's tokens, in a fixed order
 // (deterministic without float atomics).
-struct Params { l: u32, d: u32, chunk: u32, top_k: u32, heads: u32, nc: u32, rows: u32, scale: f32 }
+#include "gca_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> aux: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dw: array<f32>;

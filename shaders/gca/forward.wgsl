@@ -2,7 +2,7 @@
 // and its own chunk up to itself), then each retrieved chunk on its own (an online softmax
 // per segment), and sums the segment outputs weighted by 1 (local) and w (retrieved).
 // Grid: 1-D over bh·l rows, folded into (x, y) by the host.
-struct Params { l: u32, d: u32, chunk: u32, top_k: u32, heads: u32, nc: u32, rows: u32, scale: f32 }
+#include "gca_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;

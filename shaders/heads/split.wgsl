@@ -1,6 +1,6 @@
 // y[bi·h + hi, ni, di] = x[bi·n + ni, hi·d + di]: one thread per output element (a gather), so
 // the writes are coalesced and each has one writer.
-struct Params { total: u32, n: u32, h: u32, d: u32 }
+#include "heads_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;

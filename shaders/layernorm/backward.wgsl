@@ -1,6 +1,6 @@
 // LayerNorm dx, one workgroup per row. With g = dy·gamma and x̂ = (x − mean)·rstd:
 // dx = rstd·(g − mean(g) − x̂·mean(g·x̂)); both means come from one shared-memory reduction.
-struct Params { rows: u32, cols: u32, _p0: u32, _p1: u32 }
+#include "layernorm_backward_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;

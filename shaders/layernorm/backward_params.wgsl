@@ -1,7 +1,7 @@
 // LayerNorm dgamma/dbeta, step 1 of a deterministic column sum (WGSL has no float atomics):
 // one thread per (chunk, column) adds the chunk's rows in order into partials [chunks, cols].
 // Step 2 (the element-wise column-sum kernel) adds the partials in chunk order.
-struct Params { rows: u32, cols: u32, chunk: u32, chunks: u32 }
+#include "layernorm_backward_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;

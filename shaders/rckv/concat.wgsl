@@ -1,6 +1,6 @@
 // x[r] = [k[r], v[r]]: k, v are [n, dm], x is [n, 2·dm]. Also the backward of split (dx̂ from
 // dk̂, dv̂). One thread per element of x, so writes coalesce.
-struct Params { total: u32, dm: u32, _p0: u32, _p1: u32 }
+#include "rckv_copy_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<f32>;

@@ -1,6 +1,6 @@
 // (k[r], v[r]) = x[r]: x is [n, 2·dm], k and v are [n, dm]. Also the backward of concat.
 // One thread per element of k (and the matching element of v).
-struct Params { total: u32, dm: u32, _p0: u32, _p1: u32 }
+#include "rckv_copy_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> k: array<f32>;

@@ -1,7 +1,7 @@
 // dw, step 1 of a deterministic sum over rows (WGSL has no float atomics): one thread per
 // (chunk, tap, column) adds its chunk's rows in order into partials [chunks, taps·cols];
 // step 2 (the element-wise column-sum kernel) adds the partials in chunk order.
-struct Params { rows: u32, len: u32, cols: u32, taps: u32, chunk: u32, chunks: u32, _p0: u32, _p1: u32 }
+#include "shortconv_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;

@@ -1,6 +1,6 @@
 // dx[r,c] = dy[r,c] + Σ_{j<K, t+j<len} w[j,c]·dy[r+j,c], t = r mod len: the transpose of the
 // forward's taps, staying inside the sequence. One thread per element.
-struct Params { rows: u32, len: u32, cols: u32, taps: u32, chunk: u32, chunks: u32, _p0: u32, _p1: u32 }
+#include "shortconv_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;

@@ -1,7 +1,7 @@
 // Short causal depthwise convolution plus identity: y[r,c] = x[r,c] + Σ_{j≤min(K−1,t)}
 // w[j,c]·x[r−j,c], t = r mod len (taps never reach into the previous sequence).
 // One thread per element.
-struct Params { rows: u32, len: u32, cols: u32, taps: u32, chunk: u32, chunks: u32, _p0: u32, _p1: u32 }
+#include "shortconv_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;

@@ -1,6 +1,6 @@
 // dx[r, :] = y[r, :] * (dy[r, :] - dot(y[r, :], dy[r, :])) with one workgroup per row; the dot
 // product is a strided per-thread sum then a shared-memory tree in a fixed order.
-struct Params { rows: u32, cols: u32, _p0: u32, _p1: u32 }
+#include "softmax_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;

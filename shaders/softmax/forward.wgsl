@@ -2,7 +2,7 @@
 // max m and sum s = Σ exp(x − m) over its strided share of the row, rescaling s when m grows; a
 // shared-memory tree merges the (m, s) pairs in a fixed order; a second pass writes
 // exp(x − M) / S. Every exponent is ≤ 0, so large logits cannot overflow.
-struct Params { rows: u32, cols: u32, _p0: u32, _p1: u32 }
+#include "softmax_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;

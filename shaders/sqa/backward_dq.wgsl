@@ -3,12 +3,7 @@
 // dS = p·(dO·v − delta) per key; thread t scores one key of each WG tile and accumulates dims
 // t, t + WG, ... of dq = scale · Σ dS·k. The query's row has this one writer: no atomics.
 // idx packs offsets | order (from o1) | routes (from o2); stats = (lse, delta) per query.
-struct Params {
-    bh: u32, n: u32, d: u32, c: u32,
-    kk: u32, window: u32, sink: u32, scale: f32,
-    len: u32, per: u32, o1: u32, o2: u32,
-    tie: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+#include "sqa_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;

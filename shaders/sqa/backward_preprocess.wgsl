@@ -1,12 +1,7 @@
 // Backward preprocess: stats[2r] = lse[r] and stats[2r + 1] = delta_r = Σ_t dO[r, t]·O[r, t]
 // (dS = P ∘ (dP − delta)) for every query row r of bh·n, packed so that the dQ and dK/dV kernels
 // stay within 8 storage bindings. One thread per row.
-struct Params {
-    bh: u32, n: u32, d: u32, c: u32,
-    kk: u32, window: u32, sink: u32, scale: f32,
-    len: u32, per: u32, o1: u32, o2: u32,
-    tie: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+#include "sqa_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> o: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;

@@ -2,12 +2,7 @@
 // head's `len` labels (key assignments, or routes with NO_CLUSTER padding), written to
 // offsets[b·(C+1) + c + 1] (scan.wgsl turns the counts into offsets). Workgroup per (b, c),
 // integer tree reduction: deterministic.
-struct Params {
-    bh: u32, n: u32, d: u32, c: u32,
-    kk: u32, window: u32, sink: u32, scale: f32,
-    len: u32, per: u32, o1: u32, o2: u32,
-    tie: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+#include "sqa_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;
 @group(0) @binding(2) var<storage, read_write> offsets: array<u32>;

@@ -5,12 +5,7 @@
 // WG keys: thread t scores one key, then the online softmax (running max m, sum l) rescales the
 // output, of which thread t owns dims t, t + WG, ...
 // idx packs offsets [bh, C+1] | order [bh, n] (from o1) | routes [bh, n, kk] (from o2).
-struct Params {
-    bh: u32, n: u32, d: u32, c: u32,
-    kk: u32, window: u32, sink: u32, scale: f32,
-    len: u32, per: u32, o1: u32, o2: u32,
-    tie: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+#include "sqa_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;

@@ -2,12 +2,7 @@
 // CPU): scanning centroids in ascending order, one replaces the running best only when it scores
 // more than tie·‖k̂‖₁ higher, so exact and rounding-level ties go to the lowest index.
 // One thread per key of bh·n; the key lives in registers.
-struct Params {
-    bh: u32, n: u32, d: u32, c: u32,
-    kk: u32, window: u32, sink: u32, scale: f32,
-    len: u32, per: u32, o1: u32, o2: u32,
-    tie: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+#include "sqa_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> khat: array<f32>;
 @group(0) @binding(2) var<storage, read> cent: array<f32>;

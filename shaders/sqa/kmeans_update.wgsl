@@ -3,12 +3,7 @@
 // dimension order. An empty cluster, or one whose keys sum to zero, keeps its centroid. Each
 // workgroup owns one (head, cluster) and rewrites only that centroid, so the update is in place.
 // WG = MAX_D threads; workgroups folded over bh·C.
-struct Params {
-    bh: u32, n: u32, d: u32, c: u32,
-    kk: u32, window: u32, sink: u32, scale: f32,
-    len: u32, per: u32, o1: u32, o2: u32,
-    tie: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+#include "sqa_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> khat: array<f32>;
 @group(0) @binding(2) var<storage, read> assign: array<u32>;

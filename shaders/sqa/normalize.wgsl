@@ -1,11 +1,6 @@
 // Unit-normalizes every key row: khat = k / ‖k‖ (a row whose squared norm is 0 stays 0), summing
 // squares in ascending dimension order like the CPU reference. One thread per row of bh·n.
-struct Params {
-    bh: u32, n: u32, d: u32, c: u32,
-    kk: u32, window: u32, sink: u32, scale: f32,
-    len: u32, per: u32, o1: u32, o2: u32,
-    tie: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+#include "sqa_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(2) var<storage, read_write> khat: array<f32>;

@@ -1,12 +1,7 @@
 // Attention recall, per query: the dense causal log-sum-exp over all keys j ≤ i (online, tiles
 // of WG keys, one score per thread), then recall_i = min(1, exp(lse_sqa − lse_dense)): the dense
 // softmax mass of the keys SQA selected (clamped against rounding). Workgroup per query.
-struct Params {
-    bh: u32, n: u32, d: u32, c: u32,
-    kk: u32, window: u32, sink: u32, scale: f32,
-    len: u32, per: u32, o1: u32, o2: u32,
-    tie: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+#include "sqa_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;

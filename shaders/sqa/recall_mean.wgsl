@@ -1,11 +1,6 @@
 // Attention recall per head: the mean over the head's n per-query recalls. Workgroup per head;
 // strided partial sums, then a fixed-order tree reduction (deterministic).
-struct Params {
-    bh: u32, n: u32, d: u32, c: u32,
-    kk: u32, window: u32, sink: u32, scale: f32,
-    len: u32, per: u32, o1: u32, o2: u32,
-    tie: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+#include "sqa_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> recall: array<f32>;
 @group(0) @binding(2) var<storage, read_write> mean: array<f32>;

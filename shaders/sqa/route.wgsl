@@ -2,12 +2,7 @@
 // the tie rule of kmeans_assign.wgsl, tolerance tie·‖q‖₁), best first, then NO_CLUSTER padding.
 // Cluster c is eligible iff it holds a key j ≤ i: its first key in `order` (the smallest) is ≤ i.
 // One thread per query of bh·n; scores and taken flags live in per-thread arrays of MAX_C.
-struct Params {
-    bh: u32, n: u32, d: u32, c: u32,
-    kk: u32, window: u32, sink: u32, scale: f32,
-    len: u32, per: u32, o1: u32, o2: u32,
-    tie: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+#include "sqa_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> cent: array<f32>;

@@ -2,12 +2,7 @@
 // offsets[b·(C+1) + 1 ..= C] (entry 0 stays 0), giving cluster c the range
 // offsets[c]..offsets[c+1]. One workgroup of WG = MAX_C threads per head (C ≤ MAX_C),
 // Hillis–Steele scan in workgroup memory.
-struct Params {
-    bh: u32, n: u32, d: u32, c: u32,
-    kk: u32, window: u32, sink: u32, scale: f32,
-    len: u32, per: u32, o1: u32, o2: u32,
-    tie: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+#include "sqa_params.wgsl"
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> offsets: array<u32>;
 

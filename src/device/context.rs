@@ -9,6 +9,7 @@ use wgpu::util::DeviceExt;
 use super::error::{DeviceError, Result};
 use super::kernel::{layout_entries, CompiledKernel, KernelSpec, PipelineCache};
 use super::memory::MemCounter;
+use super::params::GpuParams;
 use super::select::{self, AdapterSummary};
 use super::tensor::{DType, GpuTensor, TrackedBuffer};
 
@@ -362,9 +363,9 @@ impl GpuContext {
         })
     }
 
-    /// Records one dispatch of `spec` with `params` (a `#[repr(C)]` Pod struct, padded here to 16
-    /// bytes) at binding 0 and `tensors` at bindings 1.. in order.
-    pub fn dispatch<P: bytemuck::Pod>(
+    /// Records one dispatch of `spec` with `params` (the struct its spec names, padded here to
+    /// 16 bytes) at binding 0 and `tensors` at bindings 1.. in order.
+    pub fn dispatch<P: GpuParams>(
         &self,
         spec: &'static KernelSpec,
         defines: &[(&str, u32)],
@@ -372,6 +373,17 @@ impl GpuContext {
         tensors: &[&GpuTensor],
         groups: [u32; 3],
     ) -> Result<()> {
+        if P::LAYOUT.type_name != spec.params.type_name {
+            return Err(DeviceError::Shape {
+                op: "dispatch",
+                detail: format!(
+                    "{} reads its uniform as {}, but was given a {}",
+                    spec.name,
+                    spec.params.type_name,
+                    P::LAYOUT.type_name
+                ),
+            });
+        }
         if tensors.len() != spec.storage.len() {
             return Err(DeviceError::Shape {
                 op: "dispatch",

@@ -37,6 +37,11 @@ pub enum DeviceError {
         kernel: &'static str,
         define: String,
     },
+    #[error("shader {kernel} includes `{include}`, which is not in shaders/common/")]
+    MissingInclude {
+        kernel: &'static str,
+        include: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, DeviceError>;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::error::{DeviceError, Result};
+use super::params::ParamsLayout;
 
 /// How a storage binding is used; binding 0 is always the uniform parameter block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,12 +28,14 @@ pub struct KernelSpec {
     pub storage: &'static [Access],
     /// Defaults for every define the source uses.
     pub defines: &'static [(&'static str, u32)],
+    /// The Rust struct that fills the uniform at binding 0 (see `device::params`).
+    pub params: &'static ParamsLayout,
 }
 
 /// Declares a `KernelSpec` whose WGSL lives in `shaders/<file>`.
 #[macro_export]
 macro_rules! kernel_spec {
-    ($name:expr, $file:expr, $entry:expr, [$($acc:ident),* $(,)?], [$(($d:expr, $v:expr)),* $(,)?]) => {
+    ($name:expr, $file:expr, $entry:expr, $params:ty, [$($acc:ident),* $(,)?], [$(($d:expr, $v:expr)),* $(,)?]) => {
         $crate::device::KernelSpec {
             name: $name,
             file: $file,
@@ -40,12 +43,14 @@ macro_rules! kernel_spec {
             entry: $entry,
             storage: &[$($crate::device::Access::$acc),*],
             defines: &[$(($d, $v)),*],
+            params: &<$params as $crate::device::GpuParams>::LAYOUT,
         }
     };
 }
 
 impl KernelSpec {
-    /// The WGSL actually compiled: defines (defaults overridden by `overrides`) then the file.
+    /// The WGSL actually compiled: defines (defaults overridden by `overrides`) then the file,
+    /// its `#include` lines expanded (see `wgsl_common`).
     pub fn resolved_source(&self, overrides: &[(&str, u32)]) -> Result<(String, Vec<u32>)> {
         for (k, _) in overrides {
             if !self.defines.iter().any(|(d, _)| d == k) {
@@ -65,7 +70,10 @@ impl KernelSpec {
             header.push_str(&format!("const {name}: u32 = {v}u;\n"));
             values.push(v);
         }
-        Ok((header + self.source, values))
+        Ok((
+            header + &super::wgsl_common::expand(self.name, self.source)?,
+            values,
+        ))
     }
 }
 

@@ -5,11 +5,14 @@ mod context;
 mod error;
 mod kernel;
 mod memory;
+mod params;
 pub mod select;
 mod tensor;
+pub mod wgsl_common;
 
 pub use context::GpuContext;
 pub use error::{DeviceError, Result};
 pub use kernel::{groups_1d, Access, KernelSpec};
 pub use memory::MemCounter;
+pub use params::{GpuParams, ParamField, ParamsLayout};
 pub use tensor::{DType, GpuTensor};

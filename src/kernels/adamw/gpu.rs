@@ -1,21 +1,19 @@
 //! Host launcher for the in-place AdamW step.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DeviceError, GpuContext, GpuTensor, Result};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    wd: f32,
-    bc1: f32,
-    bc2: f32,
+crate::gpu_params! {
+    pub(crate) struct Params {
+        n: u32,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        wd: f32,
+        bc1: f32,
+        bc2: f32,
+    }
 }
 
 /// Updates `param`, `m` and `v` in place from `grad`; `step` is 1-based.

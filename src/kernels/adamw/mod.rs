@@ -45,6 +45,7 @@ pub static STEP: KernelSpec = kernel_spec!(
     "adamw/step",
     "adamw/step.wgsl",
     "main",
+    crate::kernels::adamw::gpu::Params,
     [ReadWrite, Read, ReadWrite, ReadWrite],
     [("WG", WG)]
 );

@@ -1,17 +1,15 @@
 //! Host launchers for the causal attention kernels: shape checks, output allocation, grids.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DType, DeviceError, GpuContext, GpuTensor, Result};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    d: u32,
-    scale: f32,
-    rows: u32,
+crate::gpu_params! {
+    pub(crate) struct Params {
+        n: u32,
+        d: u32,
+        scale: f32,
+        rows: u32,
+    }
 }
 
 /// `[bh, n, d]` of `first`, after checking every tensor in `all` has exactly that shape and

@@ -44,6 +44,7 @@ pub static FORWARD: KernelSpec = kernel_spec!(
     "attention/forward",
     "attention/forward.wgsl",
     "main",
+    crate::kernels::attention::gpu::Params,
     [Read, Read, Read, ReadWrite, ReadWrite],
     [("BQ", FWD_BQ), ("BK", FWD_BK), ("MAX_D", MAX_D)]
 );
@@ -51,6 +52,7 @@ pub static BACKWARD_PREPROCESS: KernelSpec = kernel_spec!(
     "attention/backward_preprocess",
     "attention/backward_preprocess.wgsl",
     "main",
+    crate::kernels::attention::gpu::Params,
     [Read, Read, ReadWrite],
     [("WG", PRE_WG)]
 );
@@ -58,6 +60,7 @@ pub static BACKWARD_DKDV: KernelSpec = kernel_spec!(
     "attention/backward_dkdv",
     "attention/backward_dkdv.wgsl",
     "main",
+    crate::kernels::attention::gpu::Params,
     [Read, Read, Read, Read, Read, Read, ReadWrite, ReadWrite],
     [("BQ", BWD_BQ), ("BK", BWD_BK), ("MAX_D", MAX_D)]
 );
@@ -65,6 +68,7 @@ pub static BACKWARD_DQ: KernelSpec = kernel_spec!(
     "attention/backward_dq",
     "attention/backward_dq.wgsl",
     "main",
+    crate::kernels::attention::gpu::Params,
     [Read, Read, Read, Read, Read, Read, ReadWrite],
     [("BQ", BWD_BQ), ("BK", BWD_BK), ("MAX_D", MAX_D)]
 );

@@ -220,6 +220,7 @@ pub static QUESTION_MEAN: KernelSpec = kernel_spec!(
     "dsr/question_mean",
     "dsr/question_mean.wgsl",
     "main",
+    crate::kernels::dsr::gpu::QuestionRows,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -227,6 +228,7 @@ pub static SCORES: KernelSpec = kernel_spec!(
     "dsr/scores",
     "dsr/scores.wgsl",
     "main",
+    crate::kernels::dsr::gpu::ScoreParams,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -234,6 +236,7 @@ pub static BLOCK_MAX: KernelSpec = kernel_spec!(
     "dsr/block_max",
     "dsr/block_max.wgsl",
     "main",
+    crate::kernels::dsr::gpu::BlockMax,
     [Read, ReadWrite, ReadWrite],
     [("WG", WG)]
 );
@@ -241,6 +244,7 @@ pub static STATS_PARTIAL: KernelSpec = kernel_spec!(
     "dsr/stats_partial",
     "dsr/stats_partial.wgsl",
     "main",
+    crate::kernels::dsr::gpu::Partials,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -248,6 +252,7 @@ pub static STATS_FINAL: KernelSpec = kernel_spec!(
     "dsr/stats_final",
     "dsr/stats_final.wgsl",
     "main",
+    crate::kernels::dsr::gpu::select::FinalParams,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -255,6 +260,7 @@ pub static RADIX_HIST: KernelSpec = kernel_spec!(
     "dsr/radix_hist",
     "dsr/radix_hist.wgsl",
     "main",
+    crate::kernels::dsr::gpu::Radix,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -262,6 +268,7 @@ pub static RADIX_PICK: KernelSpec = kernel_spec!(
     "dsr/radix_pick",
     "dsr/radix_pick.wgsl",
     "main",
+    crate::kernels::dsr::gpu::Radix,
     [Read, ReadWrite],
     []
 );
@@ -269,6 +276,7 @@ pub static MARK_TIES: KernelSpec = kernel_spec!(
     "dsr/mark_ties",
     "dsr/mark_ties.wgsl",
     "main",
+    crate::kernels::dsr::gpu::Blocks,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -276,6 +284,7 @@ pub static MARK_SELECTED: KernelSpec = kernel_spec!(
     "dsr/mark_selected",
     "dsr/mark_selected.wgsl",
     "main",
+    crate::kernels::dsr::gpu::Blocks,
     [Read, Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -283,6 +292,7 @@ pub static SCAN_LOCAL: KernelSpec = kernel_spec!(
     "dsr/scan_local",
     "dsr/scan_local.wgsl",
     "main",
+    crate::kernels::dsr::gpu::ScanLen,
     [Read, ReadWrite, ReadWrite],
     [("WG", WG)]
 );
@@ -290,6 +300,7 @@ pub static SCAN_ADD: KernelSpec = kernel_spec!(
     "dsr/scan_add",
     "dsr/scan_add.wgsl",
     "main",
+    crate::kernels::dsr::gpu::ScanLen,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -297,6 +308,7 @@ pub static COMPACT: KernelSpec = kernel_spec!(
     "dsr/compact",
     "dsr/compact.wgsl",
     "main",
+    crate::kernels::dsr::gpu::select::CompactParams,
     [Read, Read, Read, ReadWrite, ReadWrite],
     [("WG", WG)]
 );
@@ -304,6 +316,7 @@ pub static LOSS_BCE: KernelSpec = kernel_spec!(
     "dsr/loss_bce",
     "dsr/loss_bce.wgsl",
     "main",
+    crate::kernels::dsr::gpu::train::BceParams,
     [Read, Read, ReadWrite, ReadWrite],
     [("WG", WG)]
 );
@@ -311,6 +324,7 @@ pub static LOSS_KL: KernelSpec = kernel_spec!(
     "dsr/loss_kl",
     "dsr/loss_kl.wgsl",
     "main",
+    crate::kernels::dsr::gpu::Partials,
     [Read, Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -318,6 +332,7 @@ pub static KL_GRAD: KernelSpec = kernel_spec!(
     "dsr/kl_grad",
     "dsr/kl_grad.wgsl",
     "main",
+    crate::kernels::dsr::gpu::Partials,
     [Read, Read, Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -325,6 +340,7 @@ pub static LOSS_COMPUTE: KernelSpec = kernel_spec!(
     "dsr/loss_compute",
     "dsr/loss_compute.wgsl",
     "main",
+    crate::kernels::dsr::gpu::train::ComputeParams,
     [Read, ReadWrite, ReadWrite],
     [("WG", WG)]
 );
@@ -332,6 +348,7 @@ pub static REDUCE_PARTIALS: KernelSpec = kernel_spec!(
     "dsr/reduce_partials",
     "dsr/reduce_partials.wgsl",
     "main",
+    crate::kernels::dsr::gpu::train::ReduceParams,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -339,6 +356,7 @@ pub static PAD_SCALE: KernelSpec = kernel_spec!(
     "dsr/pad_scale",
     "dsr/pad_scale.wgsl",
     "main",
+    crate::kernels::dsr::gpu::train::PadParams,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -346,6 +364,7 @@ pub static GRAD_E: KernelSpec = kernel_spec!(
     "dsr/grad_e",
     "dsr/grad_e.wgsl",
     "main",
+    crate::kernels::dsr::gpu::train::GradEParams,
     [Read, Read, Read, ReadWrite],
     [("WG", WG)]
 );

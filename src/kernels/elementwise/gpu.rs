@@ -1,31 +1,38 @@
 //! Host launchers for the element-wise WGSL kernels.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DType, DeviceError, GpuContext, GpuTensor, Result};
 use crate::kernels::rckv;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct AddParams {
-    n: u32,
-    alpha: f32,
-    _pad: [u32; 2],
+crate::gpu_params! {
+    pub(crate) struct AddParams {
+        n: u32,
+        alpha: f32,
+        _pad: [u32; 2],
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Dims {
-    a: u32,
-    b: u32,
-    _pad: [u32; 2],
+crate::gpu_params! {
+    /// `n` elements, rows of `cols` where the kernel has rows (bias_forward).
+    pub(crate) struct ElemParams {
+        n: u32,
+        cols: u32,
+        _pad: [u32; 2],
+    }
 }
 
-fn dims(a: usize, b: usize) -> Dims {
-    Dims {
-        a: a as u32,
-        b: b as u32,
+crate::gpu_params! {
+    pub(crate) struct RowsCols {
+        rows: u32,
+        cols: u32,
+        _pad: [u32; 2],
+    }
+}
+
+fn elems(n: usize, cols: usize) -> ElemParams {
+    ElemParams {
+        n: n as u32,
+        cols: cols as u32,
         _pad: [0; 2],
     }
 }
@@ -61,7 +68,7 @@ pub fn bias_forward(ctx: &GpuContext, x: &GpuTensor, bias: &GpuTensor) -> Result
         });
     }
     let y = ctx.zeros(&x.shape, DType::F32)?;
-    let p = dims(x.numel(), cols);
+    let p = elems(x.numel(), cols);
     ctx.dispatch(
         &BIAS_FORWARD,
         &[],
@@ -82,7 +89,11 @@ pub fn bias_backward(ctx: &GpuContext, dy: &GpuTensor) -> Result<GpuTensor> {
     ctx.dispatch(
         &BIAS_BACKWARD,
         &[],
-        &dims(rows, cols),
+        &RowsCols {
+            rows: rows as u32,
+            cols: cols as u32,
+            _pad: [0; 2],
+        },
         &[dy, &db],
         groups_1d(cols, 64),
     )?;
@@ -91,7 +102,7 @@ pub fn bias_backward(ctx: &GpuContext, dy: &GpuTensor) -> Result<GpuTensor> {
 
 pub fn gelu_forward(ctx: &GpuContext, x: &GpuTensor) -> Result<GpuTensor> {
     let y = ctx.zeros(&x.shape, DType::F32)?;
-    let p = dims(x.numel(), 0);
+    let p = elems(x.numel(), 0);
     ctx.dispatch(&GELU_FORWARD, &[], &p, &[x, &y], groups_1d(x.numel(), WG))?;
     Ok(y)
 }
@@ -99,7 +110,7 @@ pub fn gelu_forward(ctx: &GpuContext, x: &GpuTensor) -> Result<GpuTensor> {
 pub fn gelu_backward(ctx: &GpuContext, x: &GpuTensor, dy: &GpuTensor) -> Result<GpuTensor> {
     same_shape("gelu_backward", x, dy)?;
     let dx = ctx.zeros(&x.shape, DType::F32)?;
-    let p = dims(x.numel(), 0);
+    let p = elems(x.numel(), 0);
     ctx.dispatch(
         &GELU_BACKWARD,
         &[],
@@ -136,13 +147,13 @@ pub fn sum_squares(ctx: &GpuContext, x: &GpuTensor) -> Result<GpuTensor> {
     ctx.dispatch(
         &SUM_SQUARES,
         &[],
-        &dims(x.numel(), 0),
+        &elems(x.numel(), 0),
         &[x, &partials],
         groups,
     )?;
-    let p = AddParams {
-        n: count as u32,
-        alpha: 1.0,
+    let p = rckv::gpu::SumParams {
+        count: count as u32,
+        inv_n: 1.0,
         _pad: [0; 2],
     };
     ctx.dispatch(&rckv::SUM_PARTIALS, &[], &p, &[&partials, &out], [1, 1, 1])?;

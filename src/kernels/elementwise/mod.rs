@@ -22,6 +22,7 @@ pub static ADD: KernelSpec = kernel_spec!(
     "elementwise/add",
     "elementwise/add.wgsl",
     "main",
+    crate::kernels::elementwise::gpu::AddParams,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -29,6 +30,7 @@ pub static BIAS_FORWARD: KernelSpec = kernel_spec!(
     "elementwise/bias_forward",
     "elementwise/bias_forward.wgsl",
     "main",
+    crate::kernels::elementwise::gpu::ElemParams,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -36,6 +38,7 @@ pub static BIAS_BACKWARD: KernelSpec = kernel_spec!(
     "elementwise/bias_backward",
     "elementwise/bias_backward.wgsl",
     "main",
+    crate::kernels::elementwise::gpu::RowsCols,
     [Read, ReadWrite],
     [("WG", 64)]
 );
@@ -43,6 +46,7 @@ pub static GELU_FORWARD: KernelSpec = kernel_spec!(
     "elementwise/gelu_forward",
     "elementwise/gelu_forward.wgsl",
     "main",
+    crate::kernels::elementwise::gpu::ElemParams,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -50,6 +54,7 @@ pub static GELU_BACKWARD: KernelSpec = kernel_spec!(
     "elementwise/gelu_backward",
     "elementwise/gelu_backward.wgsl",
     "main",
+    crate::kernels::elementwise::gpu::ElemParams,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -58,6 +63,7 @@ pub static SCALE: KernelSpec = kernel_spec!(
     "elementwise/scale",
     "elementwise/scale.wgsl",
     "main",
+    crate::kernels::elementwise::gpu::AddParams,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -65,6 +71,7 @@ pub static SUM_SQUARES: KernelSpec = kernel_spec!(
     "elementwise/sum_squares",
     "elementwise/sum_squares.wgsl",
     "main",
+    crate::kernels::elementwise::gpu::ElemParams,
     [Read, ReadWrite],
     [("WG", WG)]
 );

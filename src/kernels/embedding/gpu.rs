@@ -1,25 +1,23 @@
 //! Host launchers for the embedding WGSL kernels. Ids are validated on the host before upload.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DType, GpuContext, GpuTensor, Result};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct FwdParams {
-    n: u32,
-    dim: u32,
-    vocab: u32,
-    _pad: u32,
+crate::gpu_params! {
+    pub(crate) struct FwdParams {
+        n: u32,
+        dim: u32,
+        vocab: u32,
+        _pad: u32,
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct BwdParams {
-    segs: u32,
-    dim: u32,
-    _pad: [u32; 2],
+crate::gpu_params! {
+    pub(crate) struct BwdParams {
+        segs: u32,
+        dim: u32,
+        _pad: [u32; 2],
+    }
 }
 
 /// `out [T, dim]` with `out[t] = weight[ids[t]]`; `weight` must be `[vocab, dim]`.

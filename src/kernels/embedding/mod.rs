@@ -24,6 +24,7 @@ pub static FORWARD: KernelSpec = kernel_spec!(
     "embedding/forward",
     "embedding/forward.wgsl",
     "main",
+    crate::kernels::embedding::gpu::FwdParams,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -31,6 +32,7 @@ pub static BACKWARD: KernelSpec = kernel_spec!(
     "embedding/backward",
     "embedding/backward.wgsl",
     "main",
+    crate::kernels::embedding::gpu::BwdParams,
     [Read, Read, Read, Read, ReadWrite],
     [("WG", WG)]
 );

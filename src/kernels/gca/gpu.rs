@@ -1,23 +1,21 @@
 //! Host launchers for the GCA kernels. `sel` is host data (made by the host-side top-k),
 //! validated and uploaded here like embedding ids.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DType, GpuContext, GpuTensor, Result};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    l: u32,
-    d: u32,
-    chunk: u32,
-    top_k: u32,
-    heads: u32,
-    nc: u32,
-    /// Threads to run: `bh·l` rows, or `b·nc·K` for the dw reduction.
-    rows: u32,
-    scale: f32,
+crate::gpu_params! {
+    pub(crate) struct Params {
+        l: u32,
+        d: u32,
+        chunk: u32,
+        top_k: u32,
+        heads: u32,
+        nc: u32,
+        /// Threads to run: `bh·l` rows, or `b·nc·K` for the dw reduction.
+        rows: u32,
+        scale: f32,
+    }
 }
 
 fn params(dm: &GcaDims, rows: usize) -> Params {

@@ -127,6 +127,7 @@ pub static FORWARD: KernelSpec = kernel_spec!(
     "gca/forward",
     "gca/forward.wgsl",
     "main",
+    crate::kernels::gca::gpu::Params,
     [Read, Read, Read, Read, Read, ReadWrite],
     [("WG", WG), ("MAX_D", MAX_D)]
 );
@@ -134,6 +135,7 @@ pub static BACKWARD_DQ: KernelSpec = kernel_spec!(
     "gca/backward_dq",
     "gca/backward_dq.wgsl",
     "main",
+    crate::kernels::gca::gpu::Params,
     [Read, Read, Read, Read, Read, Read, ReadWrite, ReadWrite],
     [("WG", WG), ("MAX_D", MAX_D)]
 );
@@ -141,6 +143,7 @@ pub static BACKWARD_DKDV: KernelSpec = kernel_spec!(
     "gca/backward_dkdv",
     "gca/backward_dkdv.wgsl",
     "main",
+    crate::kernels::gca::gpu::Params,
     [Read, Read, Read, Read, Read, Read, ReadWrite, ReadWrite],
     [("WG", WG), ("MAX_D", MAX_D)]
 );
@@ -148,6 +151,7 @@ pub static BACKWARD_DW: KernelSpec = kernel_spec!(
     "gca/backward_dw",
     "gca/backward_dw.wgsl",
     "main",
+    crate::kernels::gca::gpu::Params,
     [Read, ReadWrite],
     [("WG", WG)]
 );

@@ -1,17 +1,15 @@
 //! Host launchers for the head split / merge WGSL kernels.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DType, GpuContext, GpuTensor};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    total: u32,
-    n: u32,
-    h: u32,
-    d: u32,
+crate::gpu_params! {
+    pub(crate) struct Params {
+        total: u32,
+        n: u32,
+        h: u32,
+        d: u32,
+    }
 }
 
 fn launch(

@@ -30,6 +30,7 @@ pub static SPLIT: KernelSpec = kernel_spec!(
     "heads/split",
     "heads/split.wgsl",
     "main",
+    crate::kernels::heads::gpu::Params,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -37,6 +38,7 @@ pub static MERGE: KernelSpec = kernel_spec!(
     "heads/merge",
     "heads/merge.wgsl",
     "main",
+    crate::kernels::heads::gpu::Params,
     [Read, ReadWrite],
     [("WG", WG)]
 );

@@ -1,27 +1,25 @@
 //! Host launchers for the LayerNorm WGSL kernels.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DType, DeviceError, GpuContext, GpuTensor, Result};
 use crate::kernels::elementwise;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct FwdParams {
-    rows: u32,
-    cols: u32,
-    eps: f32,
-    _pad: u32,
+crate::gpu_params! {
+    pub(crate) struct FwdParams {
+        rows: u32,
+        cols: u32,
+        eps: f32,
+        _pad: u32,
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct BwdParams {
-    rows: u32,
-    cols: u32,
-    chunk: u32,
-    chunks: u32,
+crate::gpu_params! {
+    pub(crate) struct BwdParams {
+        rows: u32,
+        cols: u32,
+        chunk: u32,
+        chunks: u32,
+    }
 }
 
 fn shape_err(op: &'static str, detail: String) -> DeviceError {

@@ -42,6 +42,7 @@ pub static FORWARD: KernelSpec = kernel_spec!(
     "layernorm/forward",
     "layernorm/forward.wgsl",
     "main",
+    crate::kernels::layernorm::gpu::FwdParams,
     [Read, Read, Read, ReadWrite, ReadWrite, ReadWrite],
     [("WG", WG)]
 );
@@ -49,6 +50,7 @@ pub static BACKWARD: KernelSpec = kernel_spec!(
     "layernorm/backward",
     "layernorm/backward.wgsl",
     "main",
+    crate::kernels::layernorm::gpu::BwdParams,
     [Read, Read, Read, Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -56,6 +58,7 @@ pub static BACKWARD_PARAMS: KernelSpec = kernel_spec!(
     "layernorm/backward_params",
     "layernorm/backward_params.wgsl",
     "main",
+    crate::kernels::layernorm::gpu::BwdParams,
     [Read, Read, Read, Read, ReadWrite, ReadWrite],
     [("WG", PARAMS_WG)]
 );

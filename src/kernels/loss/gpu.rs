@@ -1,17 +1,15 @@
 //! Host launcher for the fused softmax + cross-entropy kernel.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DType, DeviceError, GpuContext, GpuTensor, Result};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    rows: u32,
-    vocab: u32,
-    inv_n: f32,
-    _pad: u32,
+crate::gpu_params! {
+    pub(crate) struct Params {
+        rows: u32,
+        vocab: u32,
+        inv_n: f32,
+        _pad: u32,
+    }
 }
 
 /// Returns `(losses [rows], dlogits [rows, vocab])` for `logits [rows, vocab]`; see the module

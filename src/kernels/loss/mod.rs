@@ -28,6 +28,7 @@ pub static CROSS_ENTROPY: KernelSpec = kernel_spec!(
     "loss/cross_entropy",
     "loss/cross_entropy.wgsl",
     "main",
+    crate::kernels::loss::gpu::Params,
     [Read, Read, ReadWrite, ReadWrite],
     [("WG", WG)]
 );

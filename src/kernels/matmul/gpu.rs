@@ -1,33 +1,31 @@
 //! Host launchers for the matmul WGSL kernels.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DType, DeviceError, GpuContext, GpuTensor, Result};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_k_contig: u32,
-    a_rs: u32,
-    a_cs: u32,
-    a_bs: u32,
-    b_n_contig: u32,
-    b_rs: u32,
-    b_cs: u32,
-    b_bs: u32,
-    _pad: u32,
+crate::gpu_params! {
+    pub(crate) struct Params {
+        m: u32,
+        n: u32,
+        k: u32,
+        a_k_contig: u32,
+        a_rs: u32,
+        a_cs: u32,
+        a_bs: u32,
+        b_n_contig: u32,
+        b_rs: u32,
+        b_cs: u32,
+        b_bs: u32,
+        _pad: u32,
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ReduceParams {
-    len: u32,
-    batch: u32,
-    _pad: [u32; 2],
+crate::gpu_params! {
+    pub(crate) struct ReduceParams {
+        len: u32,
+        batch: u32,
+        _pad: [u32; 2],
+    }
 }
 
 /// The shader indexes with u32; anything past that would silently wrap.

@@ -43,6 +43,7 @@ pub static FORWARD: KernelSpec = kernel_spec!(
     "matmul/forward",
     "matmul/forward.wgsl",
     "main",
+    crate::kernels::matmul::gpu::Params,
     [Read, Read, ReadWrite],
     [("TS", TS), ("RB", RB), ("TK", TK)]
 );
@@ -50,6 +51,7 @@ pub static REDUCE_BATCH: KernelSpec = kernel_spec!(
     "matmul/reduce_batch",
     "matmul/reduce_batch.wgsl",
     "main",
+    crate::kernels::matmul::gpu::ReduceParams,
     [Read, ReadWrite],
     [("WG", WG)]
 );

@@ -1,27 +1,34 @@
 //! Host launchers for RCKV compression, reconstruction and the compression loss on the device.
 //! Products are `matmul` calls; `concat` / `split` move between `k, v` and `x = [k; v]`.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::cpu::{compress_dims, reconstruct_dims};
 use super::*;
 use crate::device::{groups_1d, DType, GpuContext, GpuTensor};
 use crate::kernels::{elementwise::gpu as ew, matmul::gpu as mm};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct CopyParams {
-    total: u32,
-    dm: u32,
-    _pad: [u32; 2],
+crate::gpu_params! {
+    pub(crate) struct CopyParams {
+        total: u32,
+        dm: u32,
+        _pad: [u32; 2],
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct MseParams {
-    n: u32,
-    scale: f32,
-    _pad: [u32; 2],
+crate::gpu_params! {
+    /// rckv/sum_partials: `inv_n · Σ` of `count` partial sums (also elementwise's sum of squares).
+    pub(crate) struct SumParams {
+        pub(crate) count: u32,
+        pub(crate) inv_n: f32,
+        pub(crate) _pad: [u32; 2],
+    }
+}
+
+crate::gpu_params! {
+    pub(crate) struct MseParams {
+        n: u32,
+        scale: f32,
+        _pad: [u32; 2],
+    }
 }
 
 fn f32_2d(op: &'static str, what: &str, t: &GpuTensor) -> Result<(usize, usize)> {
@@ -216,9 +223,9 @@ pub fn mse(ctx: &GpuContext, x: &GpuTensor, xhat: &GpuTensor) -> Result<(GpuTens
         _pad: [0; 2],
     };
     ctx.dispatch(&MSE, &[], &p, &[x, xhat, &grad, &partials], groups)?;
-    let p = MseParams {
-        n: count as u32,
-        scale: 1.0 / len as f32,
+    let p = SumParams {
+        count: count as u32,
+        inv_n: 1.0 / len as f32,
         _pad: [0; 2],
     };
     ctx.dispatch(&SUM_PARTIALS, &[], &p, &[&partials, &loss], [1, 1, 1])?;

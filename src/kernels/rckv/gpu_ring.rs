@@ -3,29 +3,27 @@
 //! and a scatter kernel copies the latents; gathering in age order is a kernel that derives
 //! each row's slot from the head, so reading the cache uploads nothing.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::ring::{check_batch, RingSlots};
 use super::*;
 use crate::device::{groups_1d, DType, GpuContext, GpuTensor};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct WriteParams {
-    total: u32,
-    latent: u32,
-    _pad: [u32; 2],
+crate::gpu_params! {
+    pub(crate) struct WriteParams {
+        total: u32,
+        latent: u32,
+        _pad: [u32; 2],
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct GatherParams {
-    total: u32,
-    latent: u32,
-    sink: u32,
-    rotating: u32,
-    oldest: u32,
-    _pad: [u32; 3],
+crate::gpu_params! {
+    pub(crate) struct GatherParams {
+        total: u32,
+        latent: u32,
+        sink: u32,
+        rotating: u32,
+        oldest: u32,
+        _pad: [u32; 3],
+    }
 }
 
 /// One layer's ring of latent vectors, on the device. Not `Clone`: a clone would share the

@@ -50,6 +50,7 @@ pub static CONCAT: KernelSpec = kernel_spec!(
     "rckv/concat",
     "rckv/concat.wgsl",
     "main",
+    crate::kernels::rckv::gpu::CopyParams,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -57,6 +58,7 @@ pub static SPLIT: KernelSpec = kernel_spec!(
     "rckv/split",
     "rckv/split.wgsl",
     "main",
+    crate::kernels::rckv::gpu::CopyParams,
     [Read, ReadWrite, ReadWrite],
     [("WG", WG)]
 );
@@ -64,6 +66,7 @@ pub static MSE: KernelSpec = kernel_spec!(
     "rckv/mse",
     "rckv/mse.wgsl",
     "main",
+    crate::kernels::rckv::gpu::MseParams,
     [Read, Read, ReadWrite, ReadWrite],
     [("WG", WG)]
 );
@@ -71,6 +74,7 @@ pub static SUM_PARTIALS: KernelSpec = kernel_spec!(
     "rckv/sum_partials",
     "rckv/sum_partials.wgsl",
     "main",
+    crate::kernels::rckv::gpu::SumParams,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -78,6 +82,7 @@ pub static RING_WRITE: KernelSpec = kernel_spec!(
     "rckv/ring_write",
     "rckv/ring_write.wgsl",
     "main",
+    crate::kernels::rckv::gpu_ring::WriteParams,
     [Read, Read, ReadWrite, ReadWrite, ReadWrite],
     [("WG", WG)]
 );
@@ -85,6 +90,7 @@ pub static RING_GATHER: KernelSpec = kernel_spec!(
     "rckv/ring_gather",
     "rckv/ring_gather.wgsl",
     "main",
+    crate::kernels::rckv::gpu_ring::GatherParams,
     [Read, Read, ReadWrite, ReadWrite],
     [("WG", WG)]
 );

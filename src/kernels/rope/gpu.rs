@@ -1,18 +1,16 @@
 //! Host launchers for the RoPE WGSL kernels. Positions and the f32 `inv_freq` table are uploaded
 //! per call (both are tiny next to `x`).
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DType, GpuContext, GpuTensor, Result};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    pairs: u32,
-    half: u32,
-    n: u32,
-    hn: u32,
+crate::gpu_params! {
+    pub(crate) struct Params {
+        pairs: u32,
+        half: u32,
+        n: u32,
+        hn: u32,
+    }
 }
 
 fn rotate(

@@ -36,6 +36,7 @@ pub static FORWARD: KernelSpec = kernel_spec!(
     "rope/forward",
     "rope/rotate.wgsl",
     "forward",
+    crate::kernels::rope::gpu::Params,
     [Read, Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -43,6 +44,7 @@ pub static BACKWARD: KernelSpec = kernel_spec!(
     "rope/backward",
     "rope/rotate.wgsl",
     "backward",
+    crate::kernels::rope::gpu::Params,
     [Read, Read, Read, ReadWrite],
     [("WG", WG)]
 );

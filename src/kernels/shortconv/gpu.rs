@@ -1,22 +1,20 @@
 //! Host launchers for the short-convolution WGSL kernels.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DType, DeviceError, GpuContext, GpuTensor, Result};
 use crate::kernels::elementwise;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    rows: u32,
-    len: u32,
-    cols: u32,
-    taps: u32,
-    chunk: u32,
-    chunks: u32,
-    _p0: u32,
-    _p1: u32,
+crate::gpu_params! {
+    pub(crate) struct Params {
+        rows: u32,
+        len: u32,
+        cols: u32,
+        taps: u32,
+        chunk: u32,
+        chunks: u32,
+        _p0: u32,
+        _p1: u32,
+    }
 }
 
 fn params(op: &'static str, x: &GpuTensor, w: &GpuTensor, d: &ConvDims) -> Result<Params> {

@@ -38,6 +38,7 @@ pub static FORWARD: KernelSpec = kernel_spec!(
     "shortconv/forward",
     "shortconv/forward.wgsl",
     "main",
+    crate::kernels::shortconv::gpu::Params,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -45,6 +46,7 @@ pub static BACKWARD_DX: KernelSpec = kernel_spec!(
     "shortconv/backward_dx",
     "shortconv/backward_dx.wgsl",
     "main",
+    crate::kernels::shortconv::gpu::Params,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -52,6 +54,7 @@ pub static BACKWARD_DW: KernelSpec = kernel_spec!(
     "shortconv/backward_dw",
     "shortconv/backward_dw.wgsl",
     "main",
+    crate::kernels::shortconv::gpu::Params,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );

@@ -1,16 +1,14 @@
 //! Host launchers for the softmax WGSL kernels.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DType, DeviceError, GpuContext, GpuTensor, Result};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    _pad: [u32; 2],
+crate::gpu_params! {
+    pub(crate) struct Params {
+        rows: u32,
+        cols: u32,
+        _pad: [u32; 2],
+    }
 }
 
 /// `(rows, cols)` with `cols` the last dimension.

@@ -26,6 +26,7 @@ pub static FORWARD: KernelSpec = kernel_spec!(
     "softmax/forward",
     "softmax/forward.wgsl",
     "main",
+    crate::kernels::softmax::gpu::Params,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -33,6 +34,7 @@ pub static BACKWARD: KernelSpec = kernel_spec!(
     "softmax/backward",
     "softmax/backward.wgsl",
     "main",
+    crate::kernels::softmax::gpu::Params,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );

@@ -187,6 +187,7 @@ pub static NORMALIZE: KernelSpec = kernel_spec!(
     "sqa/normalize",
     "sqa/normalize.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -194,6 +195,7 @@ pub static KMEANS_INIT: KernelSpec = kernel_spec!(
     "sqa/kmeans_init",
     "sqa/kmeans_init.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -201,6 +203,7 @@ pub static KMEANS_ASSIGN: KernelSpec = kernel_spec!(
     "sqa/kmeans_assign",
     "sqa/kmeans_assign.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, Read, ReadWrite],
     [("WG", WG), ("MAX_D", MAX_D)]
 );
@@ -208,6 +211,7 @@ pub static KMEANS_UPDATE: KernelSpec = kernel_spec!(
     "sqa/kmeans_update",
     "sqa/kmeans_update.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, Read, ReadWrite],
     [("WG", MAX_D)]
 );
@@ -215,6 +219,7 @@ pub static COUNT: KernelSpec = kernel_spec!(
     "sqa/count",
     "sqa/count.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, ReadWrite],
     [("WG", WG)]
 );
@@ -222,6 +227,7 @@ pub static SCAN: KernelSpec = kernel_spec!(
     "sqa/scan",
     "sqa/scan.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [ReadWrite],
     [("WG", MAX_C)]
 );
@@ -229,6 +235,7 @@ pub static SCATTER: KernelSpec = kernel_spec!(
     "sqa/scatter",
     "sqa/scatter.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -236,6 +243,7 @@ pub static ROUTE: KernelSpec = kernel_spec!(
     "sqa/route",
     "sqa/route.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, Read, Read, Read, ReadWrite],
     [("WG", WG), ("MAX_C", MAX_C), ("MAX_D", MAX_D)]
 );
@@ -243,6 +251,7 @@ pub static FORWARD: KernelSpec = kernel_spec!(
     "sqa/forward",
     "sqa/forward.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, Read, Read, Read, ReadWrite, ReadWrite],
     [("WG", WG), ("MAX_D", MAX_D)]
 );
@@ -250,6 +259,7 @@ pub static BACKWARD_PREPROCESS: KernelSpec = kernel_spec!(
     "sqa/backward_preprocess",
     "sqa/backward_preprocess.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, Read, Read, ReadWrite],
     [("WG", WG)]
 );
@@ -257,6 +267,7 @@ pub static BACKWARD_DQ: KernelSpec = kernel_spec!(
     "sqa/backward_dq",
     "sqa/backward_dq.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, Read, Read, Read, Read, Read, ReadWrite],
     [("WG", WG), ("MAX_D", MAX_D)]
 );
@@ -264,6 +275,7 @@ pub static BACKWARD_DKDV: KernelSpec = kernel_spec!(
     "sqa/backward_dkdv",
     "sqa/backward_dkdv.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, Read, Read, Read, Read, Read, ReadWrite, ReadWrite],
     [("WG", WG), ("MAX_D", MAX_D)]
 );
@@ -271,6 +283,7 @@ pub static RECALL: KernelSpec = kernel_spec!(
     "sqa/recall",
     "sqa/recall.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, Read, Read, ReadWrite],
     [("WG", WG), ("MAX_D", MAX_D)]
 );
@@ -278,6 +291,7 @@ pub static RECALL_MEAN: KernelSpec = kernel_spec!(
     "sqa/recall_mean",
     "sqa/recall_mean.wgsl",
     "main",
+    crate::kernels::sqa::gpu::Params,
     [Read, ReadWrite],
     [("WG", WG)]
 );

@@ -1,10 +1,8 @@
 //! Host launchers for the DSR WGSL kernels: scoring here, the selection (radix select and
 //! prefix sums) in `select`, the losses and the backward in `train`.
 
-mod select;
-mod train;
-
-use bytemuck::{Pod, Zeroable};
+pub(crate) mod select;
+pub(crate) mod train;
 
 pub use select::{select, GpuSelection};
 pub use train::{backward, compute_loss, retrieval_bce, retrieval_kl, GpuDsrGrads};
@@ -26,32 +24,75 @@ pub struct GpuDsrScores {
     pub e_mean: GpuTensor,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub(crate) struct Quad {
-    a: u32,
-    b: u32,
-    c: u32,
-    d: u32,
+crate::gpu_params! {
+    /// `n` values reduced in `groups` workgroup partials (stats_partial, loss_kl, kl_grad).
+    pub(crate) struct Partials {
+        n: u32,
+        groups: u32,
+        _pad: [u32; 2],
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ScoreParams {
-    n_ctx: u32,
-    dm: u32,
-    scale: f32,
-    _pad: u32,
+crate::gpu_params! {
+    pub(crate) struct BlockMax {
+        n_ctx: u32,
+        block: u32,
+        nb: u32,
+        _pad: u32,
+    }
 }
 
-/// A params block of up to four u32s (the rest zero).
-pub(crate) fn quad(v: &[u32]) -> Quad {
-    let g = |i: usize| v.get(i).copied().unwrap_or(0);
-    Quad {
-        a: g(0),
-        b: g(1),
-        c: g(2),
-        d: g(3),
+crate::gpu_params! {
+    /// Radix pass `pass_` over `nb` block keys, histograms from `groups` workgroups.
+    pub(crate) struct Radix {
+        nb: u32,
+        pass_: u32,
+        groups: u32,
+        _pad: u32,
+    }
+}
+
+crate::gpu_params! {
+    /// `nb` blocks (mark_ties, mark_selected).
+    pub(crate) struct Blocks {
+        nb: u32,
+        _pad: [u32; 3],
+    }
+}
+
+crate::gpu_params! {
+    /// A prefix sum over `len` values (scan_local, scan_add).
+    pub(crate) struct ScanLen {
+        len: u32,
+        _pad: [u32; 3],
+    }
+}
+
+crate::gpu_params! {
+    /// The question rows `[q0, q1)` of `dm`-wide embeddings.
+    pub(crate) struct QuestionRows {
+        q0: u32,
+        q1: u32,
+        dm: u32,
+        _pad: u32,
+    }
+}
+
+crate::gpu_params! {
+    pub(crate) struct ScoreParams {
+        n_ctx: u32,
+        dm: u32,
+        scale: f32,
+        _pad: u32,
+    }
+}
+
+/// `n` values in `groups` partials.
+pub(crate) fn partials(n: usize, groups: usize) -> Partials {
+    Partials {
+        n: n as u32,
+        groups: groups as u32,
+        _pad: [0; 2],
     }
 }
 
@@ -112,7 +153,12 @@ pub fn scores(
     d.validate(OP, cfg, e.numel(), w_r.numel(), w_q.numel())?;
     let (dm, dr) = (d.dm, cfg.reduced_dim);
     let e_mean = ctx.zeros(&[dm], DType::F32)?;
-    let p = quad(&[d.q0 as u32, d.q1 as u32, dm as u32]);
+    let p = QuestionRows {
+        q0: d.q0 as u32,
+        q1: d.q1 as u32,
+        dm: dm as u32,
+        _pad: 0,
+    };
     ctx.dispatch(&QUESTION_MEAN, &[], &p, &[e, &e_mean], flat(dm))?;
     let qv = mm::matmul(ctx, &e_mean, w_q, &mdims(1, dm, dr))?;
     let u = mm::matmul(ctx, w_r, &qv, &mdims(dm, dr, 1))?;

@@ -4,27 +4,27 @@
 
 use super::*;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct FinalParams {
-    groups: u32,
-    n: u32,
-    block: u32,
-    nb: u32,
-    base_budget: u32,
-    alpha: f32,
-    _pad: [u32; 2],
+crate::gpu_params! {
+    pub(crate) struct FinalParams {
+        groups: u32,
+        n: u32,
+        block: u32,
+        nb: u32,
+        base_budget: u32,
+        alpha: f32,
+        _pad: [u32; 2],
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct CompactParams {
-    n_ctx: u32,
-    block: u32,
-    nb: u32,
-    q0: u32,
-    nq: u32,
-    _pad: [u32; 3],
+crate::gpu_params! {
+    pub(crate) struct CompactParams {
+        n_ctx: u32,
+        block: u32,
+        nb: u32,
+        q0: u32,
+        nq: u32,
+        _pad: [u32; 3],
+    }
 }
 
 /// The selection, plus what stays on the device.
@@ -50,7 +50,7 @@ pub(crate) fn softmax_state(
     let n = s.numel();
     let g = partial_groups(n);
     let part = ctx.zeros(&[3 * g], DType::F32)?;
-    let p = quad(&[n as u32, g as u32]);
+    let p = partials(n, g);
     ctx.dispatch(&STATS_PARTIAL, &[], &p, &[s, &part], [g as u32, 1, 1])?;
     let state = ctx.zeros(&[8], DType::U32)?;
     let p = FinalParams {
@@ -72,7 +72,10 @@ pub(crate) fn scan(ctx: &GpuContext, x: &GpuTensor, len: usize) -> Result<GpuTen
     let y = ctx.zeros(&[len], DType::U32)?;
     let chunks = len.div_ceil(SCAN_CHUNK);
     let sums = ctx.zeros(&[chunks], DType::U32)?;
-    let p = quad(&[len as u32]);
+    let p = ScanLen {
+        len: len as u32,
+        _pad: [0; 3],
+    };
     let groups = groups_1d(len, SCAN_CHUNK as u32);
     ctx.dispatch(&SCAN_LOCAL, &[], &p, &[x, &y, &sums], groups)?;
     if chunks > 1 {
@@ -120,14 +123,24 @@ pub fn select(
 
     let bs = ctx.zeros(&[nb], DType::F32)?;
     let keys = ctx.zeros(&[nb], DType::U32)?;
-    let p = quad(&[n_ctx as u32, block as u32, nb as u32]);
+    let p = BlockMax {
+        n_ctx: n_ctx as u32,
+        block: block as u32,
+        nb: nb as u32,
+        _pad: 0,
+    };
     ctx.dispatch(&BLOCK_MAX, &[], &p, &[s, &bs, &keys], flat(nb))?;
     let state = softmax_state(ctx, s, block, nb, cfg.base_budget, cfg.alpha)?;
 
     let hist = ctx.zeros(&[4 * 256], DType::U32)?;
     let hg = partial_groups(nb);
     for pass in 0..4u32 {
-        let p = quad(&[nb as u32, pass, hg as u32]);
+        let p = Radix {
+            nb: nb as u32,
+            pass_: pass,
+            groups: hg as u32,
+            _pad: 0,
+        };
         ctx.dispatch(
             &RADIX_HIST,
             &[],
@@ -135,16 +148,13 @@ pub fn select(
             &[&keys, &state, &hist],
             [hg as u32, 1, 1],
         )?;
-        ctx.dispatch(
-            &RADIX_PICK,
-            &[],
-            &quad(&[pass]),
-            &[&hist, &state],
-            [1, 1, 1],
-        )?;
+        ctx.dispatch(&RADIX_PICK, &[], &p, &[&hist, &state], [1, 1, 1])?;
     }
 
-    let p = quad(&[nb as u32]);
+    let p = Blocks {
+        nb: nb as u32,
+        _pad: [0; 3],
+    };
     let ties = ctx.zeros(&[nb], DType::U32)?;
     ctx.dispatch(&MARK_TIES, &[], &p, &[&keys, &state, &ties], flat(nb))?;
     let rank = scan(ctx, &ties, nb)?;

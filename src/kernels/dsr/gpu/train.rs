@@ -4,54 +4,54 @@
 use super::select::softmax_state;
 use super::*;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct BceParams {
-    n: u32,
-    nspans: u32,
-    groups: u32,
-    inv_n: f32,
+crate::gpu_params! {
+    pub(crate) struct BceParams {
+        n: u32,
+        nspans: u32,
+        groups: u32,
+        inv_n: f32,
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ComputeParams {
-    n: u32,
-    groups: u32,
-    tau: f32,
-    inv_t: f32,
-    inv_n: f32,
-    _pad: [u32; 3],
+crate::gpu_params! {
+    pub(crate) struct ComputeParams {
+        n: u32,
+        groups: u32,
+        tau: f32,
+        inv_t: f32,
+        inv_n: f32,
+        _pad: [u32; 3],
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ReduceParams {
-    groups: u32,
-    channels: u32,
-    scale: f32,
-    _pad: u32,
+crate::gpu_params! {
+    pub(crate) struct ReduceParams {
+        groups: u32,
+        channels: u32,
+        scale: f32,
+        _pad: u32,
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct PadParams {
-    n_ctx: u32,
-    n: u32,
-    scale: f32,
-    _pad: u32,
+crate::gpu_params! {
+    pub(crate) struct PadParams {
+        n_ctx: u32,
+        n: u32,
+        scale: f32,
+        _pad: u32,
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct GradEParams {
-    n: u32,
-    dm: u32,
-    n_ctx: u32,
-    q0: u32,
-    q1: u32,
-    inv_nq: f32,
-    _pad: [u32; 2],
+crate::gpu_params! {
+    pub(crate) struct GradEParams {
+        n: u32,
+        dm: u32,
+        n_ctx: u32,
+        q0: u32,
+        q1: u32,
+        inv_nq: f32,
+        _pad: [u32; 2],
+    }
 }
 
 /// Gradients on the device (`dw_r`, `dw_q`: `[dm, dr]`; `de`: `[n, dm]`).
@@ -137,7 +137,7 @@ pub fn retrieval_kl(
     let state = softmax_state(ctx, s, 1, n, 0, 0.0)?;
     let g = partial_groups(n);
     let part = ctx.zeros(&[2 * g], DType::F32)?;
-    let p = quad(&[n as u32, g as u32]);
+    let p = partials(n, g);
     ctx.dispatch(
         &LOSS_KL,
         &[],
@@ -147,7 +147,7 @@ pub fn retrieval_kl(
     )?;
     let sums = reduce(ctx, &part, g, 2, 1.0)?;
     let ds = ctx.zeros(&[n], DType::F32)?;
-    let p = quad(&[n as u32]);
+    let p = partials(n, g);
     ctx.dispatch(&KL_GRAD, &[], &p, &[s, target, &state, &sums, &ds], flat(n))?;
     Ok((sums, ds))
 }

@@ -3,8 +3,6 @@
 
 mod cluster;
 
-use bytemuck::{Pod, Zeroable};
-
 use super::*;
 use crate::device::{groups_1d, DType, GpuContext, GpuTensor};
 
@@ -15,27 +13,28 @@ pub use cluster::{
 /// The clustering as device tensors (see the shape legend); index tensors are `DType::U32`.
 pub type GpuClusters = Clusters<GpuTensor, GpuTensor>;
 
-/// The uniform every SQA kernel reads (each shader declares the same struct).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Default)]
-struct Params {
-    bh: u32,
-    n: u32,
-    d: u32,
-    c: u32,
-    kk: u32,
-    window: u32,
-    sink: u32,
-    scale: f32,
-    /// Labels per head (count/scatter).
-    len: u32,
-    /// Divisor from label position to the written index (scatter).
-    per: u32,
-    /// Offsets of the second and third parts of a packed index buffer.
-    o1: u32,
-    o2: u32,
-    tie: f32,
-    _pad: [u32; 3],
+crate::gpu_params! {
+    /// The uniform every SQA kernel reads (each shader declares the same struct).
+    #[derive(Default)]
+    pub(crate) struct Params {
+        bh: u32,
+        n: u32,
+        d: u32,
+        c: u32,
+        kk: u32,
+        window: u32,
+        sink: u32,
+        scale: f32,
+        /// Labels per head (count/scatter).
+        len: u32,
+        /// Divisor from label position to the written index (scatter).
+        per: u32,
+        /// Offsets of the second and third parts of a packed index buffer.
+        o1: u32,
+        o2: u32,
+        tie: f32,
+        _pad: [u32; 3],
+    }
 }
 
 fn err<T>(op: &'static str, detail: String) -> Result<T> {

@@ -1,0 +1,3 @@
+// The uniform at binding 0 of 2 rckv kernels (concat, split); the Rust side
+// is its `gpu_params!` struct, checked against this layout by tests/it/shaders_validate.rs.
+struct Params { total: u32, dm: u32, _p0: u32, _p1: u32 }
