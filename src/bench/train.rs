@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::backend::Backend;
 use crate::data::Example;
 use crate::kernels::adamw::AdamW;
-use crate::model::{Config, Model};
+use crate::model::{AttentionKind, Config, Model};
 use crate::train::optim::Optimizer;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,7 @@ pub fn dense_reference() -> Result<Config, TrainBenchError> {
     c.model.layers = 4;
     c.model.max_len = 4096;
     c.model.use_dsr = false;
-    c.model.use_sqa = false;
+    c.model.attention = AttentionKind::Dense;
     c.model.use_rckv = false;
     c.train.batch_size = 8;
     Ok(c)

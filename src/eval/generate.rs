@@ -108,7 +108,7 @@ pub fn greedy_cached<B: Backend>(
     eos: u32,
     max_new: usize,
 ) -> Result<(Generated, usize), ModelError> {
-    if model.cfg.model.use_gca {
+    if model.cfg.model.use_gca() {
         return greedy_gca(be, model, ex, eos, max_new);
     }
     let vocab = model.cfg.model.vocab_size;

@@ -184,7 +184,7 @@ pub fn run_streams<B: Backend>(
     let capacity = cfg.rckv.buffer_size.max(1);
     let exact_window = if cfg.model.use_rckv {
         0
-    } else if cfg.model.use_gca {
+    } else if cfg.model.use_gca() {
         // GCA reads every row exactly, but beyond its local window (the previous chunk and
         // its own) only through retrieved chunks.
         2 * cfg.gca.chunk

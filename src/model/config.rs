@@ -12,9 +12,11 @@ use crate::kernels::rckv::{RckvConfig, WritePolicy};
 use crate::kernels::sqa::SqaConfig;
 
 mod baselines;
+mod block;
 pub use baselines::{
     ContextPolicy, GcaSection, KvPolicy, PyramidSection, RagSection, RazorSection,
 };
+pub use block::{AttentionKind, MlpKind, ModelSection, NormKind, MAX_SHORT_CONV};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -32,51 +34,6 @@ pub enum ConfigError {
         key: &'static str,
         problem: String,
     },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSection {
-    pub vocab_size: usize,
-    pub d_model: usize,
-    pub hidden_dim: usize,
-    pub heads: usize,
-    pub layers: usize,
-    /// Longest input the dense path accepts (the standard model truncates here).
-    pub max_len: usize,
-    pub rope_base: f32,
-    pub layernorm_eps: f32,
-    /// The three DSRSQ components; switching one off gives the seed's ablations (`no_dsr`
-    /// keeps the whole context, `no_sqa` attends densely, `no_rckv` keeps exact context KV).
-    /// All three off is the standard dense transformer.
-    #[serde(default = "on")]
-    pub use_dsr: bool,
-    #[serde(default = "on")]
-    pub use_sqa: bool,
-    #[serde(default = "on")]
-    pub use_rckv: bool,
-    /// Grouped Cross Attention (the `gca` baseline) in place of SQA/dense attention.
-    #[serde(default)]
-    pub use_gca: bool,
-    /// How a model without DSR picks the context it reads (`rag`, `attention_rag`).
-    #[serde(default)]
-    pub context: ContextPolicy,
-    /// What the decoding KV cache keeps after the prefill (`razor`, `pyramid`).
-    #[serde(default)]
-    pub kv: KvPolicy,
-    /// Taps of the short causal convolution applied to each block's normalised input before
-    /// the Q/K/V projections (`kernels::shortconv`); 0 (the default) leaves it out, and the
-    /// checkpoint layout then has no `conv.w` tensors.
-    #[serde(default)]
-    pub short_conv: usize,
-}
-
-/// The most taps `model.short_conv` may have: it is meant to be short (a few tokens of local
-/// mixing); anything longer is attention's job.
-pub const MAX_SHORT_CONV: usize = 16;
-
-fn on() -> bool {
-    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -259,14 +216,8 @@ impl Config {
                 "must leave an even head dimension (RoPE pairs)".into(),
             );
         }
-        if self.model.short_conv > MAX_SHORT_CONV {
-            return bad(
-                "model.short_conv",
-                format!(
-                    "is {}; must be at most {MAX_SHORT_CONV} taps (0 switches it off)",
-                    self.model.short_conv
-                ),
-            );
+        if let Some((key, problem)) = block::check(&self.model) {
+            return bad(key, problem);
         }
         if self.rckv.buffer_size <= self.rckv.sink {
             return bad(
@@ -382,21 +333,6 @@ impl Config {
                 format!("is {}; must be finite and ≥ 1", self.pyramid.beta),
             );
         }
-        if self.model.use_gca && self.model.use_sqa {
-            return bad(
-                "model.use_gca",
-                "replaces the attention, so it needs model.use_sqa = false".into(),
-            );
-        }
-        if self.model.use_dsr && self.model.context != ContextPolicy::Truncate {
-            return bad(
-                "model.context",
-                format!(
-                    "is {:?}; with model.use_dsr = true DSR picks the context, so it must be \"truncate\"",
-                    self.model.context
-                ),
-            );
-        }
         if !self.dsr.tau.is_finite() {
             return bad("dsr.tau", "must be finite".into());
         }
@@ -411,9 +347,9 @@ impl Config {
     /// components it keeps.
     pub fn variant_name(&self) -> String {
         let m = &self.model;
-        let plain = !m.use_dsr && !m.use_sqa && !m.use_rckv;
+        let plain = !m.use_dsr && !m.use_sqa() && !m.use_rckv;
         if plain {
-            match (m.use_gca, m.context, m.kv) {
+            match (m.use_gca(), m.context, m.kv) {
                 (true, ContextPolicy::Truncate, KvPolicy::Exact) => return "gca".into(),
                 (false, ContextPolicy::Bm25, KvPolicy::Exact) => return "rag".into(),
                 (false, ContextPolicy::Attention, KvPolicy::Exact) => {
@@ -424,14 +360,19 @@ impl Config {
                 _ => {}
             }
         }
-        if m.use_gca || m.context != ContextPolicy::Truncate || m.kv != KvPolicy::Exact {
+        if m.use_gca() || m.context != ContextPolicy::Truncate || m.kv != KvPolicy::Exact {
             return format!(
                 "custom(dsr={},sqa={},rckv={},gca={},context={:?},kv={:?})",
-                m.use_dsr, m.use_sqa, m.use_rckv, m.use_gca, m.context, m.kv
+                m.use_dsr,
+                m.use_sqa(),
+                m.use_rckv,
+                m.use_gca(),
+                m.context,
+                m.kv
             )
             .to_lowercase();
         }
-        match (m.use_dsr, m.use_sqa, m.use_rckv) {
+        match (m.use_dsr, m.use_sqa(), m.use_rckv) {
             (true, true, true) => "dsrsq".into(),
             (false, false, false) => "standard".into(),
             (false, true, true) => "no_dsr".into(),

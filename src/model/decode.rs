@@ -24,6 +24,7 @@
 //!   buffer one row longer (`embedding_backward` sums rows into place): O(cache) per token,
 //!   the same order as the attention itself.
 
+use super::block;
 use super::config::KvPolicy;
 use super::kv_policy::{self, pyramid, razor, HeadGroup};
 use super::layer::{self, mm};
@@ -213,13 +214,9 @@ impl<'m, B: Backend> KvDecoder<'m, B> {
     fn head(&self, be: &B, x: &B::T) -> Result<B::T, ModelError> {
         let m = self.model;
         let idx = &m.layout.idx;
+        let w = m.weights(be);
         let cfg = &m.cfg.model;
-        let (h, _, _) = be.layernorm_forward(
-            x,
-            &m.params[idx.lnf_g],
-            &m.params[idx.lnf_b],
-            cfg.layernorm_eps,
-        )?;
+        let (h, _) = block::norm_forward(&w, x, &m.params[idx.lnf_g], &m.params[idx.lnf_b])?;
         let dims = MatmulDims {
             trans_b: true,
             ..mm(1, cfg.d_model, cfg.vocab_size)
@@ -255,9 +252,10 @@ fn layer_step<B: Backend>(
 ) -> Result<B::T, ModelError> {
     let cfg = &model.cfg;
     let p = &model.params;
-    let (dm, heads, eps) = (cfg.model.d_model, cfg.model.heads, cfg.model.layernorm_eps);
+    let w = model.weights(be);
+    let (dm, heads) = (cfg.model.d_model, cfg.model.heads);
     let base = cfg.model.rope_base;
-    let (h1, _, _) = be.layernorm_forward(&x, &p[li.ln1_g], &p[li.ln1_b], eps)?;
+    let (h1, _) = block::norm_forward(&w, &x, &p[li.ln1_g], &p[li.ln1_b])?;
     let h = match li.conv_w {
         // The convolution of the new row over [tail; row], then the tail moves on one row.
         Some(cw) => {
@@ -288,11 +286,8 @@ fn layer_step<B: Backend>(
         LayerKv::Heads(groups) => kv_policy::attend(be, groups, &q, &k, &v, heads)?,
     };
     let x2 = be.add(&x, &be.matmul(&om, &p[li.wo], &mm(1, dm, dm))?, 1.0)?;
-    let f = 4 * cfg.model.hidden_dim;
-    let (h2, _, _) = be.layernorm_forward(&x2, &p[li.ln2_g], &p[li.ln2_b], eps)?;
-    let u = be.bias_forward(&be.matmul(&h2, &p[li.w1], &mm(1, dm, f))?, &p[li.b1])?;
-    let g = be.gelu_forward(&u)?;
-    let y = be.bias_forward(&be.matmul(&g, &p[li.w2], &mm(1, f, dm))?, &p[li.b2])?;
+    let (h2, _) = block::norm_forward(&w, &x2, &p[li.ln2_g], &p[li.ln2_b])?;
+    let (y, _) = block::mlp_forward(&w, li, &h2, 1)?;
     Ok(be.add(&x2, &y, 1.0)?)
 }
 

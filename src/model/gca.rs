@@ -71,7 +71,7 @@ fn proj(li: &LayerIdx) -> Result<(usize, usize), ModelError> {
     match (li.gca_lq, li.gca_lk) {
         (Some(q), Some(k)) => Ok((q, k)),
         _ => Err(ModelError::Params(
-            "model.use_gca is on but the layout has no gca.lq / gca.lk".into(),
+            "model.attention = \"gca\" but the layout has no gca.lq / gca.lk".into(),
         )),
     }
 }

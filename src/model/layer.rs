@@ -20,6 +20,8 @@
 //! x3 = x2 + GELU(LN2(x2)·W1 + b1)·W2 + b2      [R, dm]
 //! ```
 
+use super::block::{self, MlpSaved, NormSaved};
+use super::config::AttentionKind;
 use super::gca::{self, GcaCache};
 use super::{acc, Grads, ModelError, Weights};
 use crate::backend::Backend;
@@ -56,22 +58,31 @@ pub struct LayerCache<B: Backend> {
     h1: B::T,
     /// `h1 + conv(h1)` when the block has a short convolution (the projections' input).
     hc: Option<B::T>,
-    ln1: (B::T, B::T),
+    ln1: NormSaved<B>,
     pub(crate) rckv: Option<RckvCache<B>>,
     pub(crate) qh: B::T,
     pub(crate) kh: B::T,
     pub(crate) vh: B::T,
     o: B::T,
-    /// The attention's log-sum-exp (SQA / dense; GCA's backward recomputes its own).
-    lse: Option<B::T>,
-    clusters: Option<B::Clusters>,
-    gca: Option<GcaCache<B>>,
+    attn: AttnSaved<B>,
     om: B::T,
     x2: B::T,
     h2: B::T,
-    ln2: (B::T, B::T),
-    u: B::T,
-    g: B::T,
+    ln2: NormSaved<B>,
+    mlp: MlpSaved<B>,
+}
+
+/// What each attention kind's backward needs besides q, k, v and o.
+pub(crate) enum AttnSaved<B: Backend> {
+    Dense {
+        lse: B::T,
+    },
+    Sqa {
+        lse: B::T,
+        clusters: B::Clusters,
+    },
+    /// GCA's backward recomputes its own log-sum-exp.
+    Gca(GcaCache<B>),
 }
 
 pub(crate) struct RckvCache<B: Backend> {
@@ -118,8 +129,7 @@ pub(crate) fn forward<B: Backend>(
     let rows = batch.rows();
     let dm = cfg.model.d_model;
     let heads = cfg.model.heads;
-    let eps = cfg.model.layernorm_eps;
-    let (h1, m1, r1) = be.layernorm_forward(&x, &p[li.ln1_g], &p[li.ln1_b], eps)?;
+    let (h1, ln1) = block::norm_forward(w, &x, &p[li.ln1_g], &p[li.ln1_b])?;
     let hc = match li.conv_w {
         Some(cw) => Some(be.shortconv_forward(&h1, &p[cw], &conv_dims(cfg, batch))?),
         None => None,
@@ -179,47 +189,29 @@ pub(crate) fn forward<B: Backend>(
         base,
     )?)?;
     let vh = be.split_heads(&v, b, l, heads)?;
-    let (o, lse, clusters, gca) = if cfg.model.use_sqa {
-        let sq = cfg.sqa_kernel();
-        let cl = be.sqa_cluster(&qh, &kh, &sq)?;
-        let (o, lse) = be.sqa_forward(&qh, &kh, &vh, &cl, &sq)?;
-        (o, Some(lse), Some(cl), None)
-    } else if cfg.model.use_gca {
-        let gc = gca::retrieve(w, li, batch, hin)?;
-        let o = be.gca_forward(&qh, &kh, &vh, &gc.sel, &gc.w, &gc.dims)?;
-        (o, None, None, Some(gc))
-    } else {
-        let (o, lse) = be.attention_forward(&qh, &kh, &vh)?;
-        (o, Some(lse), None, None)
-    };
+    let (o, attn) = attend(w, li, batch, hin, &qh, &kh, &vh)?;
     let om = be.merge_heads(&o, b, l, heads)?;
     let x2 = be.add(&x, &be.matmul(&om, &p[li.wo], &mm(rows, dm, dm))?, 1.0)?;
 
-    let f = 4 * cfg.model.hidden_dim;
-    let (h2, m2, r2) = be.layernorm_forward(&x2, &p[li.ln2_g], &p[li.ln2_b], eps)?;
-    let u = be.bias_forward(&be.matmul(&h2, &p[li.w1], &mm(rows, dm, f))?, &p[li.b1])?;
-    let g = be.gelu_forward(&u)?;
-    let y = be.bias_forward(&be.matmul(&g, &p[li.w2], &mm(rows, f, dm))?, &p[li.b2])?;
+    let (h2, ln2) = block::norm_forward(w, &x2, &p[li.ln2_g], &p[li.ln2_b])?;
+    let (y, mlp) = block::mlp_forward(w, li, &h2, rows)?;
     let x3 = be.add(&x2, &y, 1.0)?;
     let cache = LayerCache {
         x,
         h1,
         hc,
-        ln1: (m1, r1),
+        ln1,
         rckv,
         qh,
         kh,
         vh,
         o,
-        lse,
-        clusters,
-        gca,
+        attn,
         om,
         x2,
         h2,
-        ln2: (m2, r2),
-        u,
-        g,
+        ln2,
+        mlp,
     };
     Ok((LayerOut { x: x3, comp_loss }, cache))
 }
@@ -239,18 +231,9 @@ pub(crate) fn backward<B: Backend>(
     let rows = batch.rows();
     let dm = cfg.model.d_model;
     let heads = cfg.model.heads;
-    let f = 4 * cfg.model.hidden_dim;
 
-    // MLP.
-    acc(be, &mut grads[li.b2], be.bias_backward(dx3)?)?;
-    let (dg, dw2) = be.matmul_backward(&cache.g, &p[li.w2], dx3, &mm(rows, f, dm))?;
-    acc(be, &mut grads[li.w2], dw2)?;
-    let du = be.gelu_backward(&cache.u, &dg)?;
-    acc(be, &mut grads[li.b1], be.bias_backward(&du)?)?;
-    let (dh2, dw1) = be.matmul_backward(&cache.h2, &p[li.w1], &du, &mm(rows, dm, f))?;
-    acc(be, &mut grads[li.w1], dw1)?;
-    let (dx2_ln, dg2, db2) =
-        be.layernorm_backward(&dh2, &cache.x2, &p[li.ln2_g], &cache.ln2.0, &cache.ln2.1)?;
+    let dh2 = block::mlp_backward(w, li, &cache.h2, &cache.mlp, dx3, rows, grads)?;
+    let (dx2_ln, dg2, db2) = block::norm_backward(w, &dh2, &cache.x2, &p[li.ln2_g], &cache.ln2)?;
     acc(be, &mut grads[li.ln2_g], dg2)?;
     acc(be, &mut grads[li.ln2_b], db2)?;
     let dx2 = be.add(dx3, &dx2_ln, 1.0)?;
@@ -262,24 +245,7 @@ pub(crate) fn backward<B: Backend>(
     let d = dm / heads;
     let base = cfg.model.rope_base;
     let do_ = be.split_heads(&dom, b, l, heads)?;
-    let (qh, kh, vh) = (&cache.qh, &cache.kh, &cache.vh);
-    let mut dh1_gca = None;
-    let (dqh, dkh, dvh) = match (&cache.clusters, &cache.gca, &cache.lse) {
-        (_, Some(gc), _) => {
-            let (dq, dk, dv, dw) = be.gca_backward(qh, kh, vh, &do_, &gc.sel, &gc.w, &gc.dims)?;
-            dh1_gca = Some(gca::backward(w, li, cache.proj_in(), gc, &dw, grads)?);
-            (dq, dk, dv)
-        }
-        (Some(cl), None, Some(lse)) => {
-            be.sqa_backward(qh, kh, vh, &cache.o, lse, &do_, cl, &cfg.sqa_kernel())?
-        }
-        (None, None, Some(lse)) => be.attention_backward(qh, kh, vh, &cache.o, lse, &do_)?,
-        _ => {
-            return Err(ModelError::Params(
-                "layer cache without the attention's log-sum-exp".into(),
-            ))
-        }
-    };
+    let (dqh, dkh, dvh, dh1_gca) = attend_backward(w, li, cache, &do_, grads)?;
     let unrope = |t: &B::T| -> Result<B::T, ModelError> {
         let t4 = be.reshape(t, &[b, heads, l, d])?;
         let r = be.rope_backward(&t4, &batch.positions, base)?;
@@ -330,9 +296,76 @@ pub(crate) fn backward<B: Backend>(
         acc(be, &mut grads[cw], dw)?;
         dh1 = d;
     }
-    let (dx_ln, dg1, db1) =
-        be.layernorm_backward(&dh1, &cache.x, &p[li.ln1_g], &cache.ln1.0, &cache.ln1.1)?;
+    let (dx_ln, dg1, db1) = block::norm_backward(w, &dh1, &cache.x, &p[li.ln1_g], &cache.ln1)?;
     acc(be, &mut grads[li.ln1_g], dg1)?;
     acc(be, &mut grads[li.ln1_b], db1)?;
     Ok(be.add(&dx2, &dx_ln, 1.0)?)
+}
+
+/// The block's attention on post-RoPE heads, by `model.attention` (the one place it is chosen);
+/// `hin` is what the projections read (GCA retrieves chunks from it).
+fn attend<B: Backend>(
+    w: &Weights<'_, B>,
+    li: &LayerIdx,
+    batch: &Batch,
+    hin: &B::T,
+    qh: &B::T,
+    kh: &B::T,
+    vh: &B::T,
+) -> Result<(B::T, AttnSaved<B>), ModelError> {
+    let be = w.be;
+    Ok(match w.cfg.model.attention {
+        AttentionKind::Sqa => {
+            let sq = w.cfg.sqa_kernel();
+            let clusters = be.sqa_cluster(qh, kh, &sq)?;
+            let (o, lse) = be.sqa_forward(qh, kh, vh, &clusters, &sq)?;
+            (o, AttnSaved::Sqa { lse, clusters })
+        }
+        AttentionKind::Gca => {
+            let gc = gca::retrieve(w, li, batch, hin)?;
+            let o = be.gca_forward(qh, kh, vh, &gc.sel, &gc.w, &gc.dims)?;
+            (o, AttnSaved::Gca(gc))
+        }
+        AttentionKind::Dense => {
+            let (o, lse) = be.attention_forward(qh, kh, vh)?;
+            (o, AttnSaved::Dense { lse })
+        }
+    })
+}
+
+/// `(dq, dk, dv)` on the heads, and a gradient on the block's normalized input from the
+/// attention's own use of it (GCA's retrieval; the other kinds have none).
+type AttnGrads<B> = (
+    <B as Backend>::T,
+    <B as Backend>::T,
+    <B as Backend>::T,
+    Option<<B as Backend>::T>,
+);
+
+/// Backward of [`attend`].
+fn attend_backward<B: Backend>(
+    w: &Weights<'_, B>,
+    li: &LayerIdx,
+    cache: &LayerCache<B>,
+    do_: &B::T,
+    grads: &mut Grads<B::T>,
+) -> Result<AttnGrads<B>, ModelError> {
+    let be = w.be;
+    let (qh, kh, vh, o) = (&cache.qh, &cache.kh, &cache.vh, &cache.o);
+    Ok(match &cache.attn {
+        AttnSaved::Gca(gc) => {
+            let (dq, dk, dv, dw) = be.gca_backward(qh, kh, vh, do_, &gc.sel, &gc.w, &gc.dims)?;
+            let dh = gca::backward(w, li, cache.proj_in(), gc, &dw, grads)?;
+            (dq, dk, dv, Some(dh))
+        }
+        AttnSaved::Sqa { lse, clusters } => {
+            let sq = w.cfg.sqa_kernel();
+            let (dq, dk, dv) = be.sqa_backward(qh, kh, vh, o, lse, do_, clusters, &sq)?;
+            (dq, dk, dv, None)
+        }
+        AttnSaved::Dense { lse } => {
+            let (dq, dk, dv) = be.attention_backward(qh, kh, vh, o, lse, do_)?;
+            (dq, dk, dv, None)
+        }
+    })
 }

@@ -4,6 +4,7 @@
 //! hybrid (HOF) loss.
 
 pub mod batch;
+pub(crate) mod block;
 pub mod config;
 pub mod context;
 pub mod decode;
@@ -16,7 +17,7 @@ pub mod retriever;
 pub mod variants;
 
 pub use batch::{Batch, SeqPlan};
-pub use config::{Config, ConfigError, ContextPolicy, KvPolicy};
+pub use config::{AttentionKind, Config, ConfigError, ContextPolicy, KvPolicy, MlpKind, NormKind};
 pub use decode::KvDecoder;
 pub use network::{LossTerms, Model, StepOutput};
 pub use params::{ParamIdx, ParamLayout};

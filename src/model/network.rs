@@ -10,6 +10,7 @@
 //! answer tokens out of hundreds of rows), and on every row without a gather when every row
 //! has a target (language modelling).
 
+use super::block;
 use super::layer::{self, mm, LayerCache};
 use super::retriever::{self, DsrTrain};
 use super::{acc, Batch, Config, Grads, ModelError, ParamLayout, Weights};
@@ -101,6 +102,15 @@ impl<B: Backend> Model<B> {
         })
     }
 
+    /// The borrowed view the block code reads.
+    pub(crate) fn weights<'a>(&'a self, be: &'a B) -> Weights<'a, B> {
+        Weights {
+            be,
+            cfg: &self.cfg,
+            p: &self.params,
+        }
+    }
+
     pub fn to_host(&self, be: &B) -> Result<Vec<Tensor>, ModelError> {
         Ok(self
             .params
@@ -157,9 +167,8 @@ impl<B: Backend> Model<B> {
             x = out.x;
             caches.push(cache);
         }
-        let eps = cfg.model.layernorm_eps;
-        let (hf, mf, rf) =
-            be.layernorm_forward(&x, &self.params[idx.lnf_g], &self.params[idx.lnf_b], eps)?;
+        let (hf, lnf) =
+            block::norm_forward(&w, &x, &self.params[idx.lnf_g], &self.params[idx.lnf_b])?;
         let all_rows = batch.all_rows_targeted();
         let ha = if all_rows {
             hf.clone()
@@ -221,7 +230,7 @@ impl<B: Backend> Model<B> {
                 be.embedding_backward(&dha, &batch.target_rows, rows)?
             };
             let (mut dx, dg, db) =
-                be.layernorm_backward(&dhf, &x, &self.params[idx.lnf_g], &mf, &rf)?;
+                block::norm_backward(&w, &dhf, &x, &self.params[idx.lnf_g], &lnf)?;
             acc(be, &mut grads[idx.lnf_g], dg)?;
             acc(be, &mut grads[idx.lnf_b], db)?;
             let comp_weight = ramp * hof.lambda_compression / comp_layers.max(1) as f32;

@@ -12,7 +12,7 @@
 //! - `lnf.{g,b}: [dm]`
 //! - with `model.short_conv = K > 0`, per layer after `ln1.b`: `conv.w: [K, dm]`, the short
 //!   convolution's taps (initialised to 0, so the block starts as it would be without it).
-//! - GCA models only (`model.use_gca`), per layer after `mlp.b2`: `gca.{lq,lk}: [dm, dg]`
+//! - GCA models only (`model.attention = "gca"`), per layer after `mlp.b2`: `gca.{lq,lk}: [dm, dg]`
 //!   (`dg = gca.landmark_dim`), the landmark projections of the retrieval scores.
 //!
 //! Apart from the GCA tensors (absent otherwise, so the other models' layouts are
@@ -50,7 +50,7 @@ pub struct LayerIdx {
     pub b2: usize,
     /// Short-convolution taps `[K, dm]`; only when `model.short_conv = K > 0`.
     pub conv_w: Option<usize>,
-    /// GCA landmark projections `[dm, dg]` (query side, key side); only when `use_gca`.
+    /// GCA landmark projections `[dm, dg]` (query side, key side); only when `attention = "gca"`.
     pub gca_lq: Option<usize>,
     pub gca_lk: Option<usize>,
 }
@@ -117,7 +117,7 @@ impl ParamLayout {
             let p = |s: &str| format!("h{i}.{s}");
             let down = Init::Normal(1.0 / (dm as f32).sqrt());
             let up = Init::Normal(1.0 / (lat as f32).sqrt());
-            let gca = cfg.model.use_gca;
+            let gca = cfg.model.use_gca();
             let taps = cfg.model.short_conv;
             let ln1_g = add(p("ln1.g"), &[dm], Init::Ones);
             let ln1_b = add(p("ln1.b"), &[dm], Init::Zeros);

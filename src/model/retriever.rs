@@ -103,7 +103,7 @@ pub(crate) fn run<B: Backend>(
             }
             let kept = sel.selected[..sel.kept_ctx].to_vec();
             SeqPlan::from_context(ex, kept)
-        } else if cfg.model.use_gca {
+        } else if cfg.model.use_gca() {
             // GCA reads the whole context: its cost is linear in it (local window plus
             // top-k retrieved chunks), which is the point of the baseline.
             SeqPlan::dense(ex)

@@ -2,7 +2,7 @@
 //! three ablations of the seed. Each is the shared config with its switches set, so every
 //! model runs through the same forward, decoder and metrics.
 
-use super::config::{Config, ContextPolicy, KvPolicy};
+use super::config::{AttentionKind, Config, ContextPolicy, KvPolicy};
 
 /// One named model.
 #[derive(Debug, Clone, Copy)]
@@ -169,9 +169,12 @@ pub fn apply(base: &Config, name: &str) -> Option<Config> {
     let mut c = base.clone();
     let m = &mut c.model;
     m.use_dsr = dsr;
-    m.use_sqa = sqa;
     m.use_rckv = rckv;
-    m.use_gca = gca;
+    m.attention = match (sqa, gca) {
+        (_, true) => AttentionKind::Gca,
+        (true, false) => AttentionKind::Sqa,
+        (false, false) => AttentionKind::Dense,
+    };
     m.context = context;
     m.kv = kv;
     Some(c)

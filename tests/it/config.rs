@@ -126,3 +126,61 @@ fn wrong_type_and_missing_file_are_errors() {
     assert!(err.contains("/no/such/config.toml"), "{err}");
     assert!(Config::preset("huge").is_err());
 }
+
+/// The block spec: one attention enum, norm and MLP kinds, kv_heads; the older `use_sqa` /
+/// `use_gca` switches still read into the same values, and every bad combination names its key.
+#[test]
+fn block_spec_reads_new_and_old_spellings() {
+    use dsrsq::model::{AttentionKind, MlpKind, NormKind};
+    let seed = Config::preset("seed").unwrap();
+    assert_eq!(
+        seed.model.attention,
+        AttentionKind::Sqa,
+        "default as before"
+    );
+    assert_eq!(
+        (seed.model.norm, seed.model.mlp, seed.model.kv_heads()),
+        (NormKind::LayerNorm, MlpKind::Gelu, seed.model.heads)
+    );
+    let with = |extra: &str| seed_text().replace("layers = 12", &format!("layers = 12\n{extra}"));
+    for (extra, kind) in [
+        ("attention = \"dense\"", AttentionKind::Dense),
+        ("attention = \"gca\"\nuse_dsr = false", AttentionKind::Gca),
+        ("use_sqa = false", AttentionKind::Dense),
+        ("use_sqa = true", AttentionKind::Sqa),
+        (
+            "use_sqa = false\nuse_gca = true\nuse_dsr = false",
+            AttentionKind::Gca,
+        ),
+    ] {
+        let c =
+            Config::from_toml(&with(extra), "t.toml").unwrap_or_else(|e| panic!("{extra}: {e}"));
+        assert_eq!(c.model.attention, kind, "{extra}");
+        // What a checkpoint sidecar stores reads back to the same config.
+        let back: Config = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c, "{extra}");
+    }
+    for (extra, needle) in [
+        ("use_gca = true", "use_sqa"),
+        ("attention = \"dense\"\nuse_sqa = false", "attention"),
+        ("attention = \"linear\"", "linear"),
+    ] {
+        let err = Config::from_toml(&with(extra), "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(needle) && err.contains("t.toml"),
+            "{extra}: {err}"
+        );
+    }
+    for (extra, key) in [
+        ("norm = \"rmsnorm\"", "model.norm"),
+        ("mlp = \"swiglu\"", "model.mlp"),
+        ("kv_heads = 4", "model.kv_heads"),
+    ] {
+        match Config::from_toml(&with(extra), "t.toml") {
+            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{extra}"),
+            other => panic!("{extra}: expected an error naming {key}, got {other:?}"),
+        }
+    }
+}

@@ -13,7 +13,7 @@ use dsrsq::data::{DataSpec, Example, LoadOptions, Split, Tok};
 use dsrsq::device::GpuContext;
 use dsrsq::eval::generate::{greedy_cached, greedy_reference};
 use dsrsq::kernels::check::{random_vec, Tol};
-use dsrsq::model::{Config, KvDecoder, Model, ParamLayout};
+use dsrsq::model::{AttentionKind, Config, KvDecoder, Model, ParamLayout};
 
 /// Both paths run the same f32 ops but sum in different orders (tiled causal attention over
 /// all rows vs one softmax row per step; a scatter-built cache), over two layers.
@@ -45,19 +45,19 @@ fn variant(name: &str) -> Config {
     match name {
         "standard" => {
             c.model.use_dsr = false;
-            c.model.use_sqa = false;
+            c.model.attention = AttentionKind::Dense;
             c.model.use_rckv = false;
         }
-        "dsr_rckv" => c.model.use_sqa = false,
+        "dsr_rckv" => c.model.attention = AttentionKind::Dense,
         "sqa_all_clusters" => c.sqa.top_k = c.sqa.clusters,
         "standard_conv" => {
             c.model.use_dsr = false;
-            c.model.use_sqa = false;
+            c.model.attention = AttentionKind::Dense;
             c.model.use_rckv = false;
             c.model.short_conv = 3;
         }
         "dsr_rckv_conv" => {
-            c.model.use_sqa = false;
+            c.model.attention = AttentionKind::Dense;
             c.model.short_conv = 4;
         }
         _ => panic!("unknown variant {name}"),

@@ -10,7 +10,7 @@ use dsrsq::backend::{Backend, CpuBackend, WgpuBackend};
 use dsrsq::data::Example;
 use dsrsq::eval::generate::{greedy_cached, greedy_reference};
 use dsrsq::kernels::check::{compare, Tol};
-use dsrsq::model::{Config, Model, ParamLayout};
+use dsrsq::model::{AttentionKind, Config, Model, ParamLayout};
 use dsrsq::Tensor;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -26,9 +26,8 @@ fn gca_config(top_k: usize) -> Config {
     c.model.heads = 2;
     c.model.layers = 2;
     c.model.use_dsr = false;
-    c.model.use_sqa = false;
     c.model.use_rckv = false;
-    c.model.use_gca = true;
+    c.model.attention = AttentionKind::Gca;
     c.gca.chunk = 8;
     c.gca.top_k = top_k;
     c.gca.landmark_dim = 8;
@@ -95,7 +94,7 @@ fn landmark_params(cfg: &Config) -> Vec<usize> {
 fn gca_layout_adds_landmark_projections_only_when_on() {
     let on = gca_config(2);
     let mut off = on.clone();
-    off.model.use_gca = false;
+    off.model.attention = AttentionKind::Dense;
     let (a, b) = (ParamLayout::new(&on), ParamLayout::new(&off));
     assert_eq!(a.len(), b.len() + 2 * on.model.layers);
     assert!(b.names.iter().all(|n| !n.contains("gca")));

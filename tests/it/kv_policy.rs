@@ -13,7 +13,7 @@ use dsrsq::data::{DataSpec, Example, LoadOptions, Split, Tok};
 use dsrsq::device::GpuContext;
 use dsrsq::kernels::check::{compare, random_vec, Tol};
 use dsrsq::model::kv_policy::{pyramid, razor};
-use dsrsq::model::{Config, KvDecoder, KvPolicy, Model};
+use dsrsq::model::{AttentionKind, Config, KvDecoder, KvPolicy, Model};
 use dsrsq::Tensor;
 
 /// At the limit both decoders run the same matmul/softmax shapes on the same rows; only the
@@ -39,7 +39,7 @@ fn examples(n: u64) -> Vec<Example> {
 fn config(kv: KvPolicy) -> Config {
     let mut c = common::small_model_config(1);
     c.model.use_dsr = false;
-    c.model.use_sqa = false;
+    c.model.attention = AttentionKind::Dense;
     c.model.use_rckv = false;
     c.model.kv = kv;
     c.razor.probe_len = 12;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use dsrsq::backend::{Backend, CpuBackend, WgpuBackend};
 use dsrsq::data::Example;
 use dsrsq::kernels::check::{compare, Tol};
-use dsrsq::model::{Config, Model, ParamLayout};
+use dsrsq::model::{AttentionKind, Config, Model, ParamLayout};
 use dsrsq::Tensor;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -225,7 +225,7 @@ fn dense_variant_runs_without_components() {
     let mut cfg = test_config(2);
     cfg.model.short_conv = 0;
     cfg.model.use_dsr = false;
-    cfg.model.use_sqa = false;
+    cfg.model.attention = AttentionKind::Dense;
     cfg.model.use_rckv = false;
     let be = CpuBackend;
     let model = Model::new(&be, &cfg, 1).expect("model");

@@ -7,12 +7,13 @@ use dsrsq::backend::{Backend, CpuBackend, WgpuBackend};
 use dsrsq::bench::train::{dense_reference, tokens_per_second};
 use dsrsq::bench::BackendChoice;
 use dsrsq::device::GpuContext;
+use dsrsq::model::AttentionKind;
 
 fn rows<B: Backend>(be: &B, quick: bool) -> Result<()> {
     let dense = dense_reference()?;
     let mut dsrsq = dense.clone();
     dsrsq.model.use_dsr = true;
-    dsrsq.model.use_sqa = true;
+    dsrsq.model.attention = AttentionKind::Sqa;
     dsrsq.model.use_rckv = true;
     let lens: &[usize] = if quick { &[128] } else { &[512, 2048] };
     let steps = if quick { 2 } else { 5 };

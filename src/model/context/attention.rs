@@ -176,7 +176,7 @@ fn window_pass<B: Backend>(
 mod tests {
     use super::*;
     use crate::backend::CpuBackend;
-    use crate::model::{Config, Model};
+    use crate::model::{AttentionKind, Config, Model};
 
     /// The scores from backend matmul + softmax equal an f64 softmax of the focus row's
     /// dot products, read from the same layer caches; windows of 2 chunks, the last shorter.
@@ -188,7 +188,7 @@ mod tests {
         cfg.model.heads = 2;
         cfg.model.layers = 2;
         cfg.model.use_dsr = false;
-        cfg.model.use_sqa = false;
+        cfg.model.attention = AttentionKind::Dense;
         cfg.model.use_rckv = false;
         cfg.rag.chunk = 4;
         let be = CpuBackend;
