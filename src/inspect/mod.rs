@@ -20,7 +20,8 @@ use thiserror::Error;
 use crate::backend::Backend;
 use crate::data::{DataError, Example};
 use crate::device::DeviceError;
-use crate::model::layer::{self, LayerCache};
+use crate::model::forward::forward_blocks;
+use crate::model::layer::LayerCache;
 use crate::model::retriever;
 use crate::model::{Batch, Model, ModelError, SeqPlan};
 use crate::train::TrainError;
@@ -56,11 +57,7 @@ pub(crate) fn check_example<B: Backend>(model: &Model<B>, ex: &Example) -> Resul
 
 /// The plan the model itself makes for `ex` (DSR selection, then what the ring holds).
 pub(crate) fn model_plan<B: Backend>(be: &B, model: &Model<B>, ex: &Example) -> Result<SeqPlan> {
-    let w = crate::model::Weights {
-        be,
-        cfg: &model.cfg,
-        p: &model.params,
-    };
+    let w = model.weights(be);
     let idx = &model.layout.idx;
     let mut out = retriever::run(
         &w,
@@ -90,17 +87,10 @@ pub(crate) fn forward_layers<B: Backend>(
         )));
     }
     let batch = Batch::build(std::slice::from_ref(ex), &[plan], 0)?;
-    let w = crate::model::Weights {
-        be,
-        cfg: &model.cfg,
-        p: &model.params,
-    };
-    let mut x = be.embedding_forward(&model.params[model.layout.idx.wte], &batch.ids)?;
-    let mut caches = Vec::with_capacity(last + 1);
-    for li in &layers[..=last] {
-        let (out, cache) = layer::forward(&w, li, &batch, x)?;
-        x = out.x;
-        caches.push(cache);
-    }
+    let w = model.weights(be);
+    let caches = forward_blocks(&w, &model.layout.idx, &batch, Some(last + 1), |_, _| {
+        Ok(true)
+    })?
+    .caches;
     Ok((batch, caches))
 }

@@ -26,9 +26,10 @@
 
 use super::block;
 use super::config::KvPolicy;
+use super::forward::forward_blocks;
 use super::kv_policy::{self, pyramid, razor, HeadGroup};
 use super::layer::{self, mm};
-use super::{retriever, Batch, Model, ModelError, Weights};
+use super::{retriever, Batch, Model, ModelError};
 use crate::backend::Backend;
 use crate::data::Example;
 use crate::kernels::matmul::MatmulDims;
@@ -109,11 +110,7 @@ impl<'m, B: Backend> KvDecoder<'m, B> {
         prompt: &Example,
     ) -> Result<(Self, B::T), ModelError> {
         let cfg = &model.cfg;
-        let w = Weights {
-            be,
-            cfg,
-            p: &model.params,
-        };
+        let w = model.weights(be);
         let idx = &model.layout.idx;
         let ret = retriever::run(
             &w,
@@ -125,19 +122,17 @@ impl<'m, B: Backend> KvDecoder<'m, B> {
         let (l, heads) = (batch.l, cfg.model.heads);
         let kept_ctx = batch.kept_ctx.first().copied().unwrap_or(0);
         let policy = Policy::new(be, model, l)?;
-        let mut x = be.embedding_forward(&model.params[idx.wte], &batch.ids)?;
         let mut layers = Vec::with_capacity(idx.layers.len());
         let mut tails = Vec::with_capacity(idx.layers.len());
-        for (i, li) in idx.layers.iter().enumerate() {
-            let (out, cache) = layer::forward(&w, li, &batch, x)?;
+        let blocks = forward_blocks(&w, idx, &batch, None, |i, cache| {
+            let li = &idx.layers[i];
             tails.push(match li.conv_w {
                 Some(_) => conv_tail(be, cache.normed(), l, cfg.model.short_conv)?,
                 None => None,
             });
-            if let Some(groups) = policy.compress(be, model, i, &cache, l)? {
+            if let Some(groups) = policy.compress(be, model, i, cache, l)? {
                 layers.push(LayerKv::Heads(groups));
-                x = out.x;
-                continue;
+                return Ok(false);
             }
             let (kh, vh, latent) = cache.attention_kv();
             let k = be.merge_heads(kh, 1, l, heads)?;
@@ -160,8 +155,9 @@ impl<'m, B: Backend> KvDecoder<'m, B> {
                 },
             };
             layers.push(LayerKv::Exact(kv));
-            x = out.x;
-        }
+            Ok(false)
+        })?;
+        let x = blocks.x;
         let last = be.embedding_forward(&x, &[l as u32 - 1])?;
         let dec = KvDecoder {
             model,

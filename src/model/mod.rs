@@ -8,6 +8,7 @@ pub(crate) mod block;
 pub mod config;
 pub mod context;
 pub mod decode;
+pub(crate) mod forward;
 pub(crate) mod gca;
 pub mod kv_policy;
 pub mod layer;

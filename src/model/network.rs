@@ -11,7 +11,8 @@
 //! has a target (language modelling).
 
 use super::block;
-use super::layer::{self, mm, LayerCache};
+use super::forward::forward_blocks;
+use super::layer::{self, mm};
 use super::retriever::{self, DsrTrain};
 use super::{acc, Batch, Config, Grads, ModelError, ParamLayout, Weights};
 use crate::backend::Backend;
@@ -130,11 +131,7 @@ impl<B: Backend> Model<B> {
         keep_logits: bool,
     ) -> Result<StepOutput<B>, ModelError> {
         let cfg = &self.cfg;
-        let w = Weights {
-            be,
-            cfg,
-            p: &self.params,
-        };
+        let w = self.weights(be);
         let idx = &self.layout.idx;
         let ramp = cfg.ramp(step);
         let hof = &cfg.hof;
@@ -154,19 +151,9 @@ impl<B: Backend> Model<B> {
         let batch = Batch::build(examples, &ret.plans, pad)?;
         let (rows, dm, vocab) = (batch.rows(), cfg.model.d_model, cfg.model.vocab_size);
 
-        let mut x = be.embedding_forward(&self.params[idx.wte], &batch.ids)?;
-        let mut caches: Vec<LayerCache<B>> = Vec::with_capacity(idx.layers.len());
-        let mut comp_sum: Option<B::T> = None;
-        let mut comp_layers = 0usize;
-        for li in &idx.layers {
-            let (out, cache) = layer::forward(&w, li, &batch, x)?;
-            if let Some(c) = out.comp_loss {
-                comp_layers += 1;
-                acc(be, &mut comp_sum, c)?;
-            }
-            x = out.x;
-            caches.push(cache);
-        }
+        let blocks = forward_blocks(&w, idx, &batch, None, |_, _| Ok(true))?;
+        let (x, caches) = (blocks.x, blocks.caches);
+        let (comp_sum, comp_layers) = (blocks.comp_sum, blocks.comp_layers);
         let (hf, lnf) =
             block::norm_forward(&w, &x, &self.params[idx.lnf_g], &self.params[idx.lnf_b])?;
         let all_rows = batch.all_rows_targeted();

@@ -26,7 +26,8 @@
 //!   (the last, shorter window gets its own), so no padding enters a softmax row.
 //! - Only the small `[b·H, l]` probability rows come back to the host, once per layer.
 
-use super::super::layer::{self, mm};
+use super::super::forward::forward_blocks;
+use super::super::layer::mm;
 use super::super::{Batch, ModelError, ParamLayout, Weights};
 use crate::backend::Backend;
 use crate::data::Example;
@@ -152,10 +153,7 @@ fn window_pass<B: Backend>(
         ..mm(1, d, l)
     };
     let scale = 1.0 / (d as f32).sqrt();
-    let mut x = be.embedding_forward(&w.p[idx.wte], &batch.ids)?;
-    for li in &idx.layers {
-        let (out, cache) = layer::forward(w, li, &batch, x)?;
-        x = out.x;
+    forward_blocks(w, &idx, &batch, None, |_, cache| {
         let q = be.embedding_forward(&be.reshape(&cache.qh, &[bh * l, d])?, &focus)?;
         let q = be.reshape(&q, &[bh, 1, d])?;
         let s = be.scale(&be.matmul(&q, &cache.kh, &dims)?, scale)?;
@@ -168,7 +166,8 @@ fn window_pass<B: Backend>(
                 }
             }
         }
-    }
+        Ok(false)
+    })?;
     Ok(())
 }
 
@@ -176,6 +175,7 @@ fn window_pass<B: Backend>(
 mod tests {
     use super::*;
     use crate::backend::CpuBackend;
+    use crate::model::layer;
     use crate::model::{AttentionKind, Config, Model};
 
     /// The scores from backend matmul + softmax equal an f64 softmax of the focus row's

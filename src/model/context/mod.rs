@@ -149,11 +149,7 @@ pub fn context_plan<B: Backend>(
     model: &Model<B>,
     ex: &Example,
 ) -> Result<SeqPlan, ModelError> {
-    let w = Weights {
-        be,
-        cfg: &model.cfg,
-        p: &model.params,
-    };
+    let w = model.weights(be);
     plan(&w, ex, 0)
 }
 
@@ -163,11 +159,7 @@ pub fn attention_chunk_scores<B: Backend>(
     model: &Model<B>,
     ex: &Example,
 ) -> Result<Vec<f64>, ModelError> {
-    let w = Weights {
-        be,
-        cfg: &model.cfg,
-        p: &model.params,
-    };
+    let w = model.weights(be);
     attention::chunk_scores(&w, ex, &chunks(ex.n_ctx, model.cfg.rag.chunk))
 }
 

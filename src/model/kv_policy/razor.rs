@@ -45,8 +45,9 @@ use crate::backend::Backend;
 use crate::data::Example;
 use crate::kernels::matmul::MatmulDims;
 use crate::model::config::RazorSection;
-use crate::model::layer::{self, mm};
-use crate::model::{Batch, Model, ModelError, SeqPlan, Weights};
+use crate::model::forward::forward_blocks;
+use crate::model::layer::mm;
+use crate::model::{Batch, Model, ModelError, SeqPlan};
 use crate::Tensor;
 
 /// Seed of the probe's random tokens (fixed so the head set is a function of the weights).
@@ -139,11 +140,7 @@ pub fn score_heads<B: Backend>(be: &B, model: &Model<B>) -> Result<Vec<(f32, f32
         ids,
     };
     let batch = Batch::build(std::slice::from_ref(&ex), &[SeqPlan::dense(&ex)], 0)?;
-    let w = Weights {
-        be,
-        cfg,
-        p: &model.params,
-    };
+    let w = model.weights(be);
     let idx = &model.layout.idx;
     // Causal mask as a per-column offset of the flattened `[n·n]` score rows of each head.
     let mask: Vec<f32> = (0..n * n)
@@ -151,10 +148,8 @@ pub fn score_heads<B: Backend>(be: &B, model: &Model<B>) -> Result<Vec<(f32, f32
         .collect();
     let mask = be.upload(&Tensor::new(mask, &[n * n])?)?;
     let picks = probe_indices(heads, p);
-    let mut x = be.embedding_forward(&model.params[idx.wte], &batch.ids)?;
     let mut out = Vec::with_capacity(idx.layers.len() * heads);
-    for li in &idx.layers {
-        let (o, cache) = layer::forward(&w, li, &batch, x)?;
+    forward_blocks(&w, idx, &batch, None, |_, cache| {
         let s = be.matmul(
             &cache.qh,
             &cache.kh,
@@ -170,8 +165,8 @@ pub fn score_heads<B: Backend>(be: &B, model: &Model<B>) -> Result<Vec<(f32, f32
         // Only the 2·p entries per head the scores need come back to the host.
         let vals = be.download(&be.embedding_forward(&probs, &picks)?)?.data;
         out.extend(head_scores(&vals, heads, p));
-        x = o.x;
-    }
+        Ok(false)
+    })?;
     Ok(out)
 }
 
