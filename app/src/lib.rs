@@ -6,8 +6,10 @@
 pub mod app;
 pub mod background;
 pub mod evaluator;
+pub mod frame;
 pub mod frame_stats;
 pub mod kernels;
+pub mod run_form;
 pub mod subject;
 pub mod trainer;
 pub mod view_jobs;

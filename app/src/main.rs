@@ -145,7 +145,7 @@ fn apply(state: &mut AppState, args: &Args, ctx: &egui::Context) {
             .map(|(_, v)| v.clone())
     };
     if let Some(p) = get("preset") {
-        match dsrsq_app::views::run::PRESETS.iter().position(|x| x.0 == p) {
+        match dsrsq_app::run_form::PRESETS.iter().position(|x| x.0 == p) {
             Some(i) => state.form.set_preset(i),
             None => state.error(format!("--preset {p}: unknown")),
         }

@@ -155,15 +155,7 @@ pub trait Backend {
         scale: f32,
     ) -> Result<(Self::T, Self::T, Self::T)> {
         let (rows, dm, vocab) = lm_head_dims(self.shape(h), self.shape(w), targets.len())?;
-        let d = MatmulDims {
-            batch: 1,
-            m: rows,
-            k: dm,
-            n: vocab,
-            trans_a: false,
-            trans_b: true,
-            broadcast_b: false,
-        };
+        let d = MatmulDims::new(rows, dm, vocab).transpose_b();
         let logits = self.matmul(h, w, &d)?;
         let (losses, dl) = self.cross_entropy(&logits, targets)?;
         let dl = if scale == 1.0 {

@@ -202,15 +202,7 @@ fn pipeline(x: &Input, dsr_cfg: &DsrConfig, sqa_cfg: &SqaConfig, backward: bool)
         rows.extend_from_slice(&x.e[p as usize * dm..][..dm]);
     }
     let b = kept.len();
-    let proj = MatmulDims {
-        batch: 1,
-        m: b,
-        k: dm,
-        n: 3 * dm,
-        trans_a: false,
-        trans_b: false,
-        broadcast_b: true,
-    };
+    let proj = MatmulDims::new(b, dm, 3 * dm).broadcast();
     let y = mm::matmul(&rows, &x.w_qkv, &proj);
     // [b, 3, heads, d] → three [heads, b, d] tensors.
     let mut parts = [vec![0.0; b * dm], vec![0.0; b * dm], vec![0.0; b * dm]];

@@ -104,15 +104,7 @@ fn row(backend: &str, op: &str, size: &str, t: Timing, flops: f64) {
 
 fn run_suite<B: Backend>(b: &B, label: &str, s: &Sizes) -> Result<()> {
     for &n in &s.matmul {
-        let d = MatmulDims {
-            batch: 1,
-            m: n,
-            k: n,
-            n,
-            trans_a: false,
-            trans_b: false,
-            broadcast_b: false,
-        };
+        let d = MatmulDims::new(n, n, n);
         let what = || format!("matmul {n} on {label}");
         let a = b
             .upload(&Tensor::new(random_vec(1, n * n, 1.0), &[n, n]).with_context(what)?)

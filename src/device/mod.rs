@@ -2,6 +2,7 @@
 //! cache, batched dispatch, readback, error scopes, byte accounting and GPU timestamps.
 
 mod context;
+mod dispatch;
 mod error;
 mod kernel;
 mod memory;

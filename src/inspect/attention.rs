@@ -106,19 +106,7 @@ pub fn inspect<B: Backend>(
         .map(|r| r.iter().copied().filter(|&c| c != NO_CLUSTER).collect())
         .collect();
 
-    let scores = matmul::cpu::matmul(
-        &q,
-        &k,
-        &MatmulDims {
-            batch: 1,
-            m: n,
-            k: d,
-            n,
-            trans_a: false,
-            trans_b: true,
-            broadcast_b: false,
-        },
-    );
+    let scores = matmul::cpu::matmul(&q, &k, &MatmulDims::new(n, d, n).transpose_b());
     let scale = 1.0 / (d as f32).sqrt();
     let (_, lse_dense) = attention::cpu::attention_forward(&q, &k, &v, 1, n, d);
     let (_, lse_sparse) = sqa::cpu::sqa_forward((&q, &k, &v), &cl, &sq, s)?;

@@ -4,10 +4,10 @@
 //! (`network`). The attention kind is dispatched in `layer::attend` / `layer::attend_backward`.
 
 use super::config::{MlpKind, NormKind};
-use super::layer::mm;
 use super::params::LayerIdx;
 use super::{acc, Grads, ModelError, Weights};
 use crate::backend::Backend;
+use crate::kernels::matmul::MatmulDims;
 
 /// What a norm's backward needs: LayerNorm's per-row mean and reciprocal std.
 pub(crate) type NormSaved<B> = (<B as Backend>::T, <B as Backend>::T);
@@ -69,9 +69,15 @@ pub(crate) fn mlp_forward<B: Backend>(
     match w.cfg.model.mlp {
         MlpKind::Gelu => {
             let f = 4 * w.cfg.model.hidden_dim;
-            let u = be.bias_forward(&be.matmul(h, &p[li.w1], &mm(rows, dm, f))?, &p[li.b1])?;
+            let u = be.bias_forward(
+                &be.matmul(h, &p[li.w1], &MatmulDims::new(rows, dm, f))?,
+                &p[li.b1],
+            )?;
             let g = be.gelu_forward(&u)?;
-            let y = be.bias_forward(&be.matmul(&g, &p[li.w2], &mm(rows, f, dm))?, &p[li.b2])?;
+            let y = be.bias_forward(
+                &be.matmul(&g, &p[li.w2], &MatmulDims::new(rows, f, dm))?,
+                &p[li.b2],
+            )?;
             Ok((y, MlpSaved { u, g }))
         }
         MlpKind::SwiGlu => Err(unsupported("model.mlp", "swiglu")),
@@ -95,11 +101,12 @@ pub(crate) fn mlp_backward<B: Backend>(
         MlpKind::Gelu => {
             let f = 4 * w.cfg.model.hidden_dim;
             acc(be, &mut grads[li.b2], be.bias_backward(dy)?)?;
-            let (dg, dw2) = be.matmul_backward(&saved.g, &p[li.w2], dy, &mm(rows, f, dm))?;
+            let (dg, dw2) =
+                be.matmul_backward(&saved.g, &p[li.w2], dy, &MatmulDims::new(rows, f, dm))?;
             acc(be, &mut grads[li.w2], dw2)?;
             let du = be.gelu_backward(&saved.u, &dg)?;
             acc(be, &mut grads[li.b1], be.bias_backward(&du)?)?;
-            let (dh, dw1) = be.matmul_backward(h, &p[li.w1], &du, &mm(rows, dm, f))?;
+            let (dh, dw1) = be.matmul_backward(h, &p[li.w1], &du, &MatmulDims::new(rows, dm, f))?;
             acc(be, &mut grads[li.w1], dw1)?;
             Ok(dh)
         }

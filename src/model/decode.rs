@@ -28,7 +28,7 @@ use super::block;
 use super::config::KvPolicy;
 use super::forward::forward_blocks;
 use super::kv_policy::{self, pyramid, razor, HeadGroup};
-use super::layer::{self, mm};
+use super::layer;
 use super::{retriever, Batch, Model, ModelError};
 use crate::backend::Backend;
 use crate::data::Example;
@@ -213,10 +213,7 @@ impl<'m, B: Backend> KvDecoder<'m, B> {
         let w = m.weights(be);
         let cfg = &m.cfg.model;
         let (h, _) = block::norm_forward(&w, x, &m.params[idx.lnf_g], &m.params[idx.lnf_b])?;
-        let dims = MatmulDims {
-            trans_b: true,
-            ..mm(1, cfg.d_model, cfg.vocab_size)
-        };
+        let dims = MatmulDims::new(1, cfg.d_model, cfg.vocab_size).transpose_b();
         Ok(be.matmul(&h, &m.params[idx.wte], &dims)?)
     }
 }
@@ -272,16 +269,20 @@ fn layer_step<B: Backend>(
         }
         None => h1,
     };
-    let q = be.matmul(&h, &p[li.wq], &mm(1, dm, dm))?;
-    let k = be.matmul(&h, &p[li.wk], &mm(1, dm, dm))?;
-    let v = be.matmul(&h, &p[li.wv], &mm(1, dm, dm))?;
+    let q = be.matmul(&h, &p[li.wq], &MatmulDims::new(1, dm, dm))?;
+    let k = be.matmul(&h, &p[li.wk], &MatmulDims::new(1, dm, dm))?;
+    let v = be.matmul(&h, &p[li.wv], &MatmulDims::new(1, dm, dm))?;
     let q = rope_rows(be, &q, 1, heads, &[pos], base)?;
     let k = rope_rows(be, &k, 1, heads, &[pos], base)?;
     let om = match kv {
         LayerKv::Exact(kv) => exact_attention(be, model, li, kv, &q, &k, &v)?,
         LayerKv::Heads(groups) => kv_policy::attend(be, groups, &q, &k, &v, heads)?,
     };
-    let x2 = be.add(&x, &be.matmul(&om, &p[li.wo], &mm(1, dm, dm))?, 1.0)?;
+    let x2 = be.add(
+        &x,
+        &be.matmul(&om, &p[li.wo], &MatmulDims::new(1, dm, dm))?,
+        1.0,
+    )?;
     let (h2, _) = block::norm_forward(&w, &x2, &p[li.ln2_g], &p[li.ln2_b])?;
     let (y, _) = block::mlp_forward(&w, li, &h2, 1)?;
     Ok(be.add(&x2, &y, 1.0)?)
@@ -310,8 +311,8 @@ fn exact_attention<B: Backend>(
     let (keys, values, n) = match &kv.latent {
         Some((c, positions)) => {
             let (nc, lat) = (positions.len(), cfg.rckv.compressed_dim);
-            let khat = be.matmul(c, &p[li.rk_uk], &mm(nc, lat, dm))?;
-            let vhat = be.matmul(c, &p[li.rk_uv], &mm(nc, lat, dm))?;
+            let khat = be.matmul(c, &p[li.rk_uk], &MatmulDims::new(nc, lat, dm))?;
+            let vhat = be.matmul(c, &p[li.rk_uv], &MatmulDims::new(nc, lat, dm))?;
             let khat = rope_rows(be, &khat, nc, heads, positions, base)?;
             (
                 concat_rows(be, &khat, nc, &kv.k, kv.rows)?,
@@ -327,22 +328,11 @@ fn exact_attention<B: Backend>(
     let scores = be.matmul(
         &qh,
         &kh,
-        &MatmulDims {
-            batch: heads,
-            trans_b: true,
-            ..mm(1, d, n)
-        },
+        &MatmulDims::new(1, d, n).batched(heads).transpose_b(),
     )?;
     let scores = be.reshape(&be.scale(&scores, 1.0 / (d as f32).sqrt())?, &[heads, n])?;
     let probs = be.softmax_forward(&scores)?;
-    let o = be.matmul(
-        &probs,
-        &vh,
-        &MatmulDims {
-            batch: heads,
-            ..mm(1, n, d)
-        },
-    )?;
+    let o = be.matmul(&probs, &vh, &MatmulDims::new(1, n, d).batched(heads))?;
     Ok(be.merge_heads(&be.reshape(&o, &[heads, 1, d])?, 1, 1, heads)?)
 }
 

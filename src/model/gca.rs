@@ -30,7 +30,6 @@ use super::{acc, Batch, Grads, ModelError, Weights};
 use crate::backend::Backend;
 use crate::kernels::gca::{GcaDims, NONE};
 use crate::kernels::matmul::MatmulDims;
-use crate::model::layer::mm;
 use crate::model::params::LayerIdx;
 use crate::Tensor;
 
@@ -52,18 +51,11 @@ pub(crate) struct GcaCache<B: Backend> {
 }
 
 fn pool_dims(b: usize, nc: usize, l: usize, dm: usize) -> MatmulDims {
-    MatmulDims {
-        batch: b,
-        ..mm(nc, l, dm)
-    }
+    MatmulDims::new(nc, l, dm).batched(b)
 }
 
 fn score_dims(b: usize, nc: usize, dg: usize) -> MatmulDims {
-    MatmulDims {
-        batch: b,
-        trans_b: true,
-        ..mm(nc, dg, nc)
-    }
+    MatmulDims::new(nc, dg, nc).batched(b).transpose_b()
 }
 
 /// Parameter indices of the landmark projections, or an error for a non-GCA layout.
@@ -115,8 +107,8 @@ pub(crate) fn retrieve<B: Backend>(
         &be.matmul(&pool, h1, &pool_dims(b, nc, l, dm))?,
         &[b * nc, dm],
     )?;
-    let lq = be.matmul(&mean, &p[wq], &mm(b * nc, dm, dg))?;
-    let lk = be.matmul(&mean, &p[wk], &mm(b * nc, dm, dg))?;
+    let lq = be.matmul(&mean, &p[wq], &MatmulDims::new(b * nc, dm, dg))?;
+    let lk = be.matmul(&mean, &p[wk], &MatmulDims::new(b * nc, dm, dg))?;
     let scores = be.scale(
         &be.matmul(&lq, &lk, &score_dims(b, nc, dg))?,
         1.0 / (dg as f32).sqrt(),
@@ -189,8 +181,10 @@ pub(crate) fn backward<B: Backend>(
         1.0 / (dg as f32).sqrt(),
     )?;
     let (dlq, dlk) = be.matmul_backward(&cache.lq, &cache.lk, &dscores, &score_dims(b, nc, dg))?;
-    let (dm_q, dwq) = be.matmul_backward(&cache.mean, &p[wq], &dlq, &mm(b * nc, dm, dg))?;
-    let (dm_k, dwk) = be.matmul_backward(&cache.mean, &p[wk], &dlk, &mm(b * nc, dm, dg))?;
+    let (dm_q, dwq) =
+        be.matmul_backward(&cache.mean, &p[wq], &dlq, &MatmulDims::new(b * nc, dm, dg))?;
+    let (dm_k, dwk) =
+        be.matmul_backward(&cache.mean, &p[wk], &dlk, &MatmulDims::new(b * nc, dm, dg))?;
     acc(be, &mut grads[wq], dwq)?;
     acc(be, &mut grads[wk], dwk)?;
     let dmean = be.reshape(&be.add(&dm_q, &dm_k, 1.0)?, &[b, nc, dm])?;

@@ -30,18 +30,6 @@ use crate::kernels::shortconv::ConvDims;
 use crate::model::batch::Batch;
 use crate::model::params::LayerIdx;
 
-pub(crate) fn mm(m: usize, k: usize, n: usize) -> MatmulDims {
-    MatmulDims {
-        batch: 1,
-        m,
-        k,
-        n,
-        trans_a: false,
-        trans_b: false,
-        broadcast_b: false,
-    }
-}
-
 /// The short convolution over a batch: one sequence per padded row block.
 pub(crate) fn conv_dims(cfg: &super::Config, batch: &Batch) -> ConvDims {
     ConvDims {
@@ -135,9 +123,9 @@ pub(crate) fn forward<B: Backend>(
         None => None,
     };
     let hin = hc.as_ref().unwrap_or(&h1);
-    let q = be.matmul(hin, &p[li.wq], &mm(rows, dm, dm))?;
-    let k = be.matmul(hin, &p[li.wk], &mm(rows, dm, dm))?;
-    let v = be.matmul(hin, &p[li.wv], &mm(rows, dm, dm))?;
+    let q = be.matmul(hin, &p[li.wq], &MatmulDims::new(rows, dm, dm))?;
+    let k = be.matmul(hin, &p[li.wk], &MatmulDims::new(rows, dm, dm))?;
+    let v = be.matmul(hin, &p[li.wv], &MatmulDims::new(rows, dm, dm))?;
 
     let use_rckv = cfg.model.use_rckv && !batch.ctx_rows.is_empty();
     let (k, v, rckv, comp_loss) = if use_rckv {
@@ -147,12 +135,12 @@ pub(crate) fn forward<B: Backend>(
         let kc = be.embedding_forward(&k, cr)?;
         let vc = be.embedding_forward(&v, cr)?;
         let c = be.add(
-            &be.matmul(&kc, &p[li.rk_dk], &mm(nc, dm, lat))?,
-            &be.matmul(&vc, &p[li.rk_dv], &mm(nc, dm, lat))?,
+            &be.matmul(&kc, &p[li.rk_dk], &MatmulDims::new(nc, dm, lat))?,
+            &be.matmul(&vc, &p[li.rk_dv], &MatmulDims::new(nc, dm, lat))?,
             1.0,
         )?;
-        let khat = be.matmul(&c, &p[li.rk_uk], &mm(nc, lat, dm))?;
-        let vhat = be.matmul(&c, &p[li.rk_uv], &mm(nc, lat, dm))?;
+        let khat = be.matmul(&c, &p[li.rk_uk], &MatmulDims::new(nc, lat, dm))?;
+        let vhat = be.matmul(&c, &p[li.rk_uv], &MatmulDims::new(nc, lat, dm))?;
         let (lk, gk) = be.mse(&kc, &khat)?;
         let (lv, gv) = be.mse(&vc, &vhat)?;
         // Both halves have the same element count, so the mean over [k; v] is their average.
@@ -191,7 +179,11 @@ pub(crate) fn forward<B: Backend>(
     let vh = be.split_heads(&v, b, l, heads)?;
     let (o, attn) = attend(w, li, batch, hin, &qh, &kh, &vh)?;
     let om = be.merge_heads(&o, b, l, heads)?;
-    let x2 = be.add(&x, &be.matmul(&om, &p[li.wo], &mm(rows, dm, dm))?, 1.0)?;
+    let x2 = be.add(
+        &x,
+        &be.matmul(&om, &p[li.wo], &MatmulDims::new(rows, dm, dm))?,
+        1.0,
+    )?;
 
     let (h2, ln2) = block::norm_forward(w, &x2, &p[li.ln2_g], &p[li.ln2_b])?;
     let (y, mlp) = block::mlp_forward(w, li, &h2, rows)?;
@@ -239,7 +231,8 @@ pub(crate) fn backward<B: Backend>(
     let dx2 = be.add(dx3, &dx2_ln, 1.0)?;
 
     // Attention.
-    let (dom, dwo) = be.matmul_backward(&cache.om, &p[li.wo], &dx2, &mm(rows, dm, dm))?;
+    let (dom, dwo) =
+        be.matmul_backward(&cache.om, &p[li.wo], &dx2, &MatmulDims::new(rows, dm, dm))?;
     acc(be, &mut grads[li.wo], dwo)?;
     let (b, l) = (batch.b, batch.l);
     let d = dm / heads;
@@ -264,13 +257,17 @@ pub(crate) fn backward<B: Backend>(
         let half = 0.5 * comp_weight;
         let dkhat = be.add(&be.embedding_forward(&dk, cr)?, &rc.gk, half)?;
         let dvhat = be.add(&be.embedding_forward(&dv, cr)?, &rc.gv, half)?;
-        let (dc1, duk) = be.matmul_backward(&rc.c, &p[li.rk_uk], &dkhat, &mm(nc, lat, dm))?;
-        let (dc2, duv) = be.matmul_backward(&rc.c, &p[li.rk_uv], &dvhat, &mm(nc, lat, dm))?;
+        let (dc1, duk) =
+            be.matmul_backward(&rc.c, &p[li.rk_uk], &dkhat, &MatmulDims::new(nc, lat, dm))?;
+        let (dc2, duv) =
+            be.matmul_backward(&rc.c, &p[li.rk_uv], &dvhat, &MatmulDims::new(nc, lat, dm))?;
         acc(be, &mut grads[li.rk_uk], duk)?;
         acc(be, &mut grads[li.rk_uv], duv)?;
         let dc = be.add(&dc1, &dc2, 1.0)?;
-        let (dkc, ddk) = be.matmul_backward(&rc.kc, &p[li.rk_dk], &dc, &mm(nc, dm, lat))?;
-        let (dvc, ddv) = be.matmul_backward(&rc.vc, &p[li.rk_dv], &dc, &mm(nc, dm, lat))?;
+        let (dkc, ddk) =
+            be.matmul_backward(&rc.kc, &p[li.rk_dk], &dc, &MatmulDims::new(nc, dm, lat))?;
+        let (dvc, ddv) =
+            be.matmul_backward(&rc.vc, &p[li.rk_dv], &dc, &MatmulDims::new(nc, dm, lat))?;
         acc(be, &mut grads[li.rk_dk], ddk)?;
         acc(be, &mut grads[li.rk_dv], ddv)?;
         // On context rows: dk = dkc (through D) − dk̂c (the −kc of the blend and of the loss).
@@ -281,9 +278,9 @@ pub(crate) fn backward<B: Backend>(
     }
 
     let hin = cache.proj_in();
-    let (dh_q, dwq) = be.matmul_backward(hin, &p[li.wq], &dq, &mm(rows, dm, dm))?;
-    let (dh_k, dwk) = be.matmul_backward(hin, &p[li.wk], &dk, &mm(rows, dm, dm))?;
-    let (dh_v, dwv) = be.matmul_backward(hin, &p[li.wv], &dv, &mm(rows, dm, dm))?;
+    let (dh_q, dwq) = be.matmul_backward(hin, &p[li.wq], &dq, &MatmulDims::new(rows, dm, dm))?;
+    let (dh_k, dwk) = be.matmul_backward(hin, &p[li.wk], &dk, &MatmulDims::new(rows, dm, dm))?;
+    let (dh_v, dwv) = be.matmul_backward(hin, &p[li.wv], &dv, &MatmulDims::new(rows, dm, dm))?;
     acc(be, &mut grads[li.wq], dwq)?;
     acc(be, &mut grads[li.wk], dwk)?;
     acc(be, &mut grads[li.wv], dwv)?;

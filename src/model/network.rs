@@ -12,7 +12,7 @@
 
 use super::block;
 use super::forward::forward_blocks;
-use super::layer::{self, mm};
+use super::layer;
 use super::retriever::{self, DsrTrain};
 use super::{acc, Batch, Config, Grads, ModelError, ParamLayout, Weights};
 use crate::backend::Backend;
@@ -163,10 +163,7 @@ impl<B: Backend> Model<B> {
             be.embedding_forward(&hf, &batch.target_rows)?
         };
         let a = batch.target_rows.len();
-        let head = MatmulDims {
-            trans_b: true,
-            ..mm(a, dm, vocab)
-        };
+        let head = MatmulDims::new(a, dm, vocab).transpose_b();
         let wte = &self.params[idx.wte];
         // Training without logits kept: the fused head (chunked on the CPU, so the
         // [rows, vocab] logits never exist at once); otherwise the separate ops.

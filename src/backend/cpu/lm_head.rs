@@ -29,15 +29,7 @@ pub(super) fn lm_head_loss(
     for r0 in (0..rows).step_by(chunk) {
         let c = chunk.min(rows - r0);
         let hc = &h.data[r0 * dm..(r0 + c) * dm];
-        let d = MatmulDims {
-            batch: 1,
-            m: c,
-            k: dm,
-            n: vocab,
-            trans_a: false,
-            trans_b: true,
-            broadcast_b: false,
-        };
+        let d = MatmulDims::new(c, dm, vocab).transpose_b();
         let mut logits = mm::matmul(hc, &w.data, &d);
         let tc = &targets[r0..r0 + c];
         let l = cross_entropy_in_place(&mut logits, tc, vocab, inv_n);

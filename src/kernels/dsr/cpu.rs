@@ -42,18 +42,6 @@ pub struct DsrGrads {
     pub de: Option<Vec<f32>>,
 }
 
-fn mdims(m: usize, k: usize, n: usize) -> MatmulDims {
-    MatmulDims {
-        batch: 1,
-        m,
-        k,
-        n,
-        trans_a: false,
-        trans_b: false,
-        broadcast_b: false,
-    }
-}
-
 pub(crate) fn scale(cfg: &DsrConfig) -> f32 {
     1.0 / (cfg.reduced_dim as f32).sqrt()
 }
@@ -82,8 +70,8 @@ pub fn scores(
     d.validate("dsr_scores", cfg, e.len(), w_r.len(), w_q.len())?;
     let (dm, dr) = (d.dm, cfg.reduced_dim);
     let e_mean = question_mean(e, d);
-    let qv = mm::matmul(&e_mean, w_q, &mdims(1, dm, dr));
-    let u = mm::matmul(w_r, &qv, &mdims(dm, dr, 1));
+    let qv = mm::matmul(&e_mean, w_q, &MatmulDims::new(1, dm, dr));
+    let u = mm::matmul(w_r, &qv, &MatmulDims::new(dm, dr, 1));
     let sc = scale(cfg);
     // Same accumulation order as the WGSL: a running f32 sum over the row, scaled at the end.
     let row = |r: &[f32]| sc * r.iter().zip(&u).fold(0.0f32, |a, (&x, &y)| a + x * y);
@@ -384,12 +372,12 @@ pub fn backward(
     }
     let sc = scale(cfg);
     let dss: Vec<f32> = ds.iter().map(|&g| g * sc).collect();
-    let g = mm::matmul(&dss, &e[..n_ctx * dm], &mdims(1, n_ctx, dm));
-    let dw_r = mm::matmul(&g, &fwd.qv, &mdims(dm, 1, dr));
-    let dqv = mm::matmul(&g, w_r, &mdims(1, dm, dr));
-    let dw_q = mm::matmul(&fwd.e_mean, &dqv, &mdims(dm, 1, dr));
+    let g = mm::matmul(&dss, &e[..n_ctx * dm], &MatmulDims::new(1, n_ctx, dm));
+    let dw_r = mm::matmul(&g, &fwd.qv, &MatmulDims::new(dm, 1, dr));
+    let dqv = mm::matmul(&g, w_r, &MatmulDims::new(1, dm, dr));
+    let dw_q = mm::matmul(&fwd.e_mean, &dqv, &MatmulDims::new(dm, 1, dr));
     let de = want_de.then(|| {
-        let v = mm::matmul(w_q, &dqv, &mdims(dm, dr, 1));
+        let v = mm::matmul(w_q, &dqv, &MatmulDims::new(dm, dr, 1));
         let inv_nq = 1.0 / d.nq() as f32;
         let mut de = vec![0.0f32; d.n * dm];
         de[..n_ctx * dm]

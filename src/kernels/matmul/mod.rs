@@ -71,6 +71,48 @@ pub struct MatmulDims {
 }
 
 impl MatmulDims {
+    /// One product `C[m, n] = A[m, k] · B[k, n]`; the builders below change that.
+    pub const fn new(m: usize, k: usize, n: usize) -> Self {
+        Self {
+            batch: 1,
+            m,
+            k,
+            n,
+            trans_a: false,
+            trans_b: false,
+            broadcast_b: false,
+        }
+    }
+
+    /// `batch` products, each with its own `A` and `B` (see [`MatmulDims::broadcast`]).
+    pub const fn batched(self, batch: usize) -> Self {
+        Self { batch, ..self }
+    }
+
+    /// `A` is stored `[k, m]` (each product reads its transpose).
+    pub const fn transpose_a(self) -> Self {
+        Self {
+            trans_a: true,
+            ..self
+        }
+    }
+
+    /// `B` is stored `[n, k]`.
+    pub const fn transpose_b(self) -> Self {
+        Self {
+            trans_b: true,
+            ..self
+        }
+    }
+
+    /// One `B` shared by every product of the batch.
+    pub const fn broadcast(self) -> Self {
+        Self {
+            broadcast_b: true,
+            ..self
+        }
+    }
+
     /// Elements `A` must hold.
     pub fn a_len(&self) -> usize {
         self.batch * self.m * self.k

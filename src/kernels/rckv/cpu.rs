@@ -13,28 +13,12 @@ const PAR_MIN: usize = 1 << 15;
 
 /// `c = x·Dᵀ`: `[n, 2dm]·[latent, 2dm]ᵀ`.
 pub(crate) fn compress_dims(d: &RckvDims) -> MatmulDims {
-    MatmulDims {
-        batch: 1,
-        m: d.n,
-        k: d.width(),
-        n: d.latent,
-        trans_a: false,
-        trans_b: true,
-        broadcast_b: false,
-    }
+    MatmulDims::new(d.n, d.width(), d.latent).transpose_b()
 }
 
 /// `x̂ = c·Uᵀ`: `[n, latent]·[2dm, latent]ᵀ`.
 pub(crate) fn reconstruct_dims(d: &RckvDims) -> MatmulDims {
-    MatmulDims {
-        batch: 1,
-        m: d.n,
-        k: d.latent,
-        n: d.width(),
-        trans_a: false,
-        trans_b: true,
-        broadcast_b: false,
-    }
+    MatmulDims::new(d.n, d.latent, d.width()).transpose_b()
 }
 
 /// `x[r] = [k[r], v[r]]`: `[n, dm]` twice → `[n, 2dm]`.

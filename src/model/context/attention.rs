@@ -27,7 +27,6 @@
 //! - Only the small `[b·H, l]` probability rows come back to the host, once per layer.
 
 use super::super::forward::forward_blocks;
-use super::super::layer::mm;
 use super::super::{Batch, ModelError, ParamLayout, Weights};
 use crate::backend::Backend;
 use crate::data::Example;
@@ -147,11 +146,7 @@ fn window_pass<B: Backend>(
     let bh = b * heads;
     // Row `l − 1` of every (window, head) slice of `[b·H·l, d]`.
     let focus: Vec<u32> = (0..bh).map(|i| (i * l + l - 1) as u32).collect();
-    let dims = MatmulDims {
-        batch: bh,
-        trans_b: true,
-        ..mm(1, d, l)
-    };
+    let dims = MatmulDims::new(1, d, l).batched(bh).transpose_b();
     let scale = 1.0 / (d as f32).sqrt();
     forward_blocks(w, &idx, &batch, None, |_, cache| {
         let q = be.embedding_forward(&be.reshape(&cache.qh, &[bh * l, d])?, &focus)?;

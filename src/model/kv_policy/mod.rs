@@ -25,7 +25,6 @@
 pub mod pyramid;
 pub mod razor;
 
-use super::layer::mm;
 use super::ModelError;
 use crate::backend::Backend;
 use crate::kernels::matmul::MatmulDims;
@@ -123,11 +122,7 @@ pub fn attend<B: Backend>(
         let scores = be.matmul(
             &qg,
             &g.k,
-            &MatmulDims {
-                batch: n,
-                trans_b: true,
-                ..mm(1, d, rows)
-            },
+            &MatmulDims::new(1, d, rows).batched(n).transpose_b(),
         )?;
         // Scale before the offset: `ln m` is a logit-level weight, independent of 1/√d.
         let mut scores = be.reshape(&be.scale(&scores, 1.0 / (d as f32).sqrt())?, &[n, rows])?;
@@ -136,14 +131,7 @@ pub fn attend<B: Backend>(
             scores = be.bias_forward(&scores, &bias)?;
         }
         let probs = be.softmax_forward(&scores)?;
-        let o = be.matmul(
-            &probs,
-            &g.v,
-            &MatmulDims {
-                batch: n,
-                ..mm(1, rows, d)
-            },
-        )?;
+        let o = be.matmul(&probs, &g.v, &MatmulDims::new(1, rows, d).batched(n))?;
         let placed = be.embedding_backward(&be.reshape(&o, &[n, d])?, &g.heads, heads)?;
         out = Some(match out {
             Some(acc) => be.add(&acc, &placed, 1.0)?,

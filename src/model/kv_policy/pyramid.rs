@@ -32,7 +32,6 @@ use super::{gather_rows, HeadGroup};
 use crate::backend::Backend;
 use crate::kernels::matmul::MatmulDims;
 use crate::model::config::PyramidSection;
-use crate::model::layer::mm;
 use crate::model::ModelError;
 use crate::Tensor;
 
@@ -115,11 +114,7 @@ pub fn snapkv_scores<B: Backend>(
     let s = be.matmul(
         &q_obs,
         kh,
-        &MatmulDims {
-            batch: heads,
-            trans_b: true,
-            ..mm(w, d, l)
-        },
+        &MatmulDims::new(w, d, l).batched(heads).transpose_b(),
     )?;
     // Observation query `a` sits at row `l − w + a` and sees keys up to there.
     let mask: Vec<f32> = (0..w * l)

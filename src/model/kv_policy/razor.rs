@@ -46,7 +46,6 @@ use crate::data::Example;
 use crate::kernels::matmul::MatmulDims;
 use crate::model::config::RazorSection;
 use crate::model::forward::forward_blocks;
-use crate::model::layer::mm;
 use crate::model::{Batch, Model, ModelError, SeqPlan};
 use crate::Tensor;
 
@@ -153,11 +152,7 @@ pub fn score_heads<B: Backend>(be: &B, model: &Model<B>) -> Result<Vec<(f32, f32
         let s = be.matmul(
             &cache.qh,
             &cache.kh,
-            &MatmulDims {
-                batch: heads,
-                trans_b: true,
-                ..mm(n, d, n)
-            },
+            &MatmulDims::new(n, d, n).batched(heads).transpose_b(),
         )?;
         let s = be.reshape(&be.scale(&s, 1.0 / (d as f32).sqrt())?, &[heads, n * n])?;
         let s = be.reshape(&be.bias_forward(&s, &mask)?, &[heads * n, n])?;

@@ -18,14 +18,12 @@ pub(super) const GEMM_MAX_N: usize = 1024;
 const BLOCK_ELEMS: usize = 1 << 22;
 
 fn dims(batch: usize, m: usize, k: usize, n: usize, ta: bool, tb: bool) -> MatmulDims {
-    MatmulDims {
-        batch,
-        m,
-        k,
-        n,
-        trans_a: ta,
-        trans_b: tb,
-        broadcast_b: false,
+    let d = MatmulDims::new(m, k, n).batched(batch);
+    let d = if ta { d.transpose_a() } else { d };
+    if tb {
+        d.transpose_b()
+    } else {
+        d
     }
 }
 

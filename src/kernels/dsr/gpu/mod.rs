@@ -116,18 +116,6 @@ pub(crate) fn check_dtype(op: &'static str, want: DType, ts: &[&GpuTensor]) -> R
     }
 }
 
-pub(crate) fn mdims(m: usize, k: usize, n: usize) -> MatmulDims {
-    MatmulDims {
-        batch: 1,
-        m,
-        k,
-        n,
-        trans_a: false,
-        trans_b: false,
-        broadcast_b: false,
-    }
-}
-
 /// Workgroups of a grid-strided partial reduction over `n` elements.
 pub(crate) fn partial_groups(n: usize) -> usize {
     n.div_ceil(WG as usize).clamp(1, MAX_PARTIALS)
@@ -160,8 +148,8 @@ pub fn scores(
         _pad: 0,
     };
     ctx.dispatch(&QUESTION_MEAN, &[], &p, &[e, &e_mean], flat(dm))?;
-    let qv = mm::matmul(ctx, &e_mean, w_q, &mdims(1, dm, dr))?;
-    let u = mm::matmul(ctx, w_r, &qv, &mdims(dm, dr, 1))?;
+    let qv = mm::matmul(ctx, &e_mean, w_q, &MatmulDims::new(1, dm, dr))?;
+    let u = mm::matmul(ctx, w_r, &qv, &MatmulDims::new(dm, dr, 1))?;
     let scores = ctx.zeros(&[d.n_ctx], DType::F32)?;
     let p = ScoreParams {
         n_ctx: d.n_ctx as u32,

@@ -220,12 +220,12 @@ pub fn backward(
         _pad: 0,
     };
     ctx.dispatch(&PAD_SCALE, &[], &p, &[ds, &dss], flat(n))?;
-    let g = mm::matmul(ctx, &dss, e, &mdims(1, n, dm))?;
-    let dw_r = mm::matmul(ctx, &g, &fwd.qv, &mdims(dm, 1, dr))?;
-    let dqv = mm::matmul(ctx, &g, w_r, &mdims(1, dm, dr))?;
-    let dw_q = mm::matmul(ctx, &fwd.e_mean, &dqv, &mdims(dm, 1, dr))?;
+    let g = mm::matmul(ctx, &dss, e, &MatmulDims::new(1, n, dm))?;
+    let dw_r = mm::matmul(ctx, &g, &fwd.qv, &MatmulDims::new(dm, 1, dr))?;
+    let dqv = mm::matmul(ctx, &g, w_r, &MatmulDims::new(1, dm, dr))?;
+    let dw_q = mm::matmul(ctx, &fwd.e_mean, &dqv, &MatmulDims::new(dm, 1, dr))?;
     let de = if want_de {
-        let v = mm::matmul(ctx, w_q, &dqv, &mdims(dm, dr, 1))?;
+        let v = mm::matmul(ctx, w_q, &dqv, &MatmulDims::new(dm, dr, 1))?;
         let de = ctx.zeros(&[n, dm], DType::F32)?;
         let p = GradEParams {
             n: n as u32,
