@@ -171,175 +171,20 @@ impl Config {
         Self::from_toml(text, &format!("preset {name}"))
     }
 
-    /// Every range rule, each naming its key.
+    /// Every range rule, each naming its key (the first one broken).
     pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        let bad = |key: &'static str, problem: String| {
-            Err(ConfigError::Invalid {
+        let broken = sizes(self)
+            .or_else(|| block::check(&self.model))
+            .or_else(|| components(self))
+            .or_else(|| baselines(self));
+        match broken {
+            Some((key, problem)) => Err(ConfigError::Invalid {
                 path: path.to_string(),
                 key,
                 problem,
-            })
-        };
-        let positive: [(&'static str, usize); 14] = [
-            ("model.vocab_size", self.model.vocab_size),
-            ("model.d_model", self.model.d_model),
-            ("model.hidden_dim", self.model.hidden_dim),
-            ("model.heads", self.model.heads),
-            ("model.layers", self.model.layers),
-            ("model.max_len", self.model.max_len),
-            ("dsr.reduced_dim", self.dsr.reduced_dim),
-            ("dsr.base_budget", self.dsr.base_budget),
-            ("dsr.block", self.dsr.block),
-            ("sqa.clusters", self.sqa.clusters),
-            ("sqa.top_k", self.sqa.top_k),
-            ("rckv.compressed_dim", self.rckv.compressed_dim),
-            ("train.batch_size", self.train.batch_size),
-            ("train.epochs", self.train.epochs),
-        ];
-        for (key, v) in positive {
-            if v == 0 {
-                return bad(key, "must be at least 1".into());
-            }
+            }),
+            None => Ok(()),
         }
-        if !self.model.d_model.is_multiple_of(self.model.heads) {
-            return bad(
-                "model.heads",
-                format!(
-                    "({}) must divide model.d_model ({})",
-                    self.model.heads, self.model.d_model
-                ),
-            );
-        }
-        if !(self.model.d_model / self.model.heads).is_multiple_of(2) {
-            return bad(
-                "model.heads",
-                "must leave an even head dimension (RoPE pairs)".into(),
-            );
-        }
-        if let Some((key, problem)) = block::check(&self.model) {
-            return bad(key, problem);
-        }
-        if self.rckv.buffer_size <= self.rckv.sink {
-            return bad(
-                "rckv.buffer_size",
-                format!(
-                    "({}) must exceed rckv.sink ({})",
-                    self.rckv.buffer_size, self.rckv.sink
-                ),
-            );
-        }
-        if !matches!(self.rckv.write_policy.as_str(), "all" | "salient") {
-            return bad(
-                "rckv.write_policy",
-                format!(
-                    "is {:?}; expected \"all\" or \"salient\"",
-                    self.rckv.write_policy
-                ),
-            );
-        }
-        let non_negative: [(&'static str, f32); 7] = [
-            ("dsr.alpha", self.dsr.alpha),
-            ("hof.lambda_task", self.hof.lambda_task),
-            ("hof.lambda_retrieval", self.hof.lambda_retrieval),
-            ("hof.lambda_compression", self.hof.lambda_compression),
-            ("hof.lambda_compute", self.hof.lambda_compute),
-            ("train.weight_decay", self.train.weight_decay),
-            ("train.grad_clip", self.train.grad_clip),
-        ];
-        for (key, v) in non_negative {
-            if !(v.is_finite() && v >= 0.0) {
-                return bad(key, format!("is {v}; must be finite and ≥ 0"));
-            }
-        }
-        let positive_f: [(&'static str, f32); 4] = [
-            ("dsr.temperature", self.dsr.temperature),
-            ("train.learning_rate", self.train.learning_rate),
-            ("model.rope_base", self.model.rope_base),
-            ("model.layernorm_eps", self.model.layernorm_eps),
-        ];
-        for (key, v) in positive_f {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(key, format!("is {v}; must be finite and > 0"));
-            }
-        }
-        for (key, v) in [
-            ("train.adam_beta1", self.train.adam_beta1),
-            ("train.adam_beta2", self.train.adam_beta2),
-        ] {
-            if !(v.is_finite() && (0.0..1.0).contains(&v)) {
-                return bad(key, format!("is {v}; must be in [0, 1)"));
-            }
-        }
-        for (key, v) in [
-            ("rag.chunk", self.rag.chunk),
-            ("razor.window", self.razor.window),
-            ("razor.probe_len", self.razor.probe_len),
-            ("pyramid.budget", self.pyramid.budget),
-            ("pyramid.window", self.pyramid.window),
-            ("pyramid.kernel", self.pyramid.kernel),
-            ("gca.chunk", self.gca.chunk),
-            ("gca.top_k", self.gca.top_k),
-            ("gca.landmark_dim", self.gca.landmark_dim),
-        ] {
-            if v == 0 {
-                return bad(key, "must be at least 1".into());
-            }
-        }
-        if !(self.rag.k1.is_finite() && self.rag.k1 >= 0.0) {
-            return bad(
-                "rag.k1",
-                format!("is {}; must be finite and ≥ 0", self.rag.k1),
-            );
-        }
-        for (key, v) in [
-            ("rag.b", self.rag.b),
-            ("razor.retrieval_heads", self.razor.retrieval_heads),
-            ("razor.echo_heads", self.razor.echo_heads),
-        ] {
-            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
-                return bad(key, format!("is {v}; must be in [0, 1]"));
-            }
-        }
-        if self.razor.echo_heads > self.razor.retrieval_heads {
-            return bad(
-                "razor.echo_heads",
-                format!(
-                    "({}) must not exceed razor.retrieval_heads ({})",
-                    self.razor.echo_heads, self.razor.retrieval_heads
-                ),
-            );
-        }
-        if self.pyramid.kernel.is_multiple_of(2) {
-            return bad(
-                "pyramid.kernel",
-                format!(
-                    "is {}; must be odd (a centred pooling window)",
-                    self.pyramid.kernel
-                ),
-            );
-        }
-        if self.pyramid.budget <= self.pyramid.window {
-            return bad(
-                "pyramid.budget",
-                format!(
-                    "({}) must exceed pyramid.window ({}): the window is part of the budget",
-                    self.pyramid.budget, self.pyramid.window
-                ),
-            );
-        }
-        if !(self.pyramid.beta.is_finite() && self.pyramid.beta >= 1.0) {
-            return bad(
-                "pyramid.beta",
-                format!("is {}; must be finite and ≥ 1", self.pyramid.beta),
-            );
-        }
-        if !self.dsr.tau.is_finite() {
-            return bad("dsr.tau", "must be finite".into());
-        }
-        if !self.rckv.salience_threshold.is_finite() {
-            return bad("rckv.salience_threshold", "must be finite".into());
-        }
-        Ok(())
     }
 
     /// The report's name for this model: `dsrsq` with every component, `standard` with none,
@@ -437,4 +282,175 @@ impl Config {
             r => (step as f32 / r as f32).min(1.0),
         }
     }
+}
+
+/// A broken rule: the key and what is wrong with its value.
+type Problem = (&'static str, String);
+
+/// The rules on the model's and components' sizes: the first broken one.
+fn sizes(c: &Config) -> Option<Problem> {
+    let positive: [(&'static str, usize); 14] = [
+        ("model.vocab_size", c.model.vocab_size),
+        ("model.d_model", c.model.d_model),
+        ("model.hidden_dim", c.model.hidden_dim),
+        ("model.heads", c.model.heads),
+        ("model.layers", c.model.layers),
+        ("model.max_len", c.model.max_len),
+        ("dsr.reduced_dim", c.dsr.reduced_dim),
+        ("dsr.base_budget", c.dsr.base_budget),
+        ("dsr.block", c.dsr.block),
+        ("sqa.clusters", c.sqa.clusters),
+        ("sqa.top_k", c.sqa.top_k),
+        ("rckv.compressed_dim", c.rckv.compressed_dim),
+        ("train.batch_size", c.train.batch_size),
+        ("train.epochs", c.train.epochs),
+    ];
+    for (key, v) in positive {
+        if v == 0 {
+            return Some((key, "must be at least 1".into()));
+        }
+    }
+    if !c.model.d_model.is_multiple_of(c.model.heads) {
+        return Some((
+            "model.heads",
+            format!(
+                "({}) must divide model.d_model ({})",
+                c.model.heads, c.model.d_model
+            ),
+        ));
+    }
+    if !(c.model.d_model / c.model.heads).is_multiple_of(2) {
+        return Some((
+            "model.heads",
+            "must leave an even head dimension (RoPE pairs)".into(),
+        ));
+    }
+    None
+}
+
+/// The rules on DSR, RCKV, the HOF weights and training numbers: the first broken one.
+fn components(c: &Config) -> Option<Problem> {
+    if c.rckv.buffer_size <= c.rckv.sink {
+        return Some((
+            "rckv.buffer_size",
+            format!(
+                "({}) must exceed rckv.sink ({})",
+                c.rckv.buffer_size, c.rckv.sink
+            ),
+        ));
+    }
+    if !matches!(c.rckv.write_policy.as_str(), "all" | "salient") {
+        return Some((
+            "rckv.write_policy",
+            format!(
+                "is {:?}; expected \"all\" or \"salient\"",
+                c.rckv.write_policy
+            ),
+        ));
+    }
+    let non_negative: [(&'static str, f32); 7] = [
+        ("dsr.alpha", c.dsr.alpha),
+        ("hof.lambda_task", c.hof.lambda_task),
+        ("hof.lambda_retrieval", c.hof.lambda_retrieval),
+        ("hof.lambda_compression", c.hof.lambda_compression),
+        ("hof.lambda_compute", c.hof.lambda_compute),
+        ("train.weight_decay", c.train.weight_decay),
+        ("train.grad_clip", c.train.grad_clip),
+    ];
+    for (key, v) in non_negative {
+        if !(v.is_finite() && v >= 0.0) {
+            return Some((key, format!("is {v}; must be finite and ≥ 0")));
+        }
+    }
+    let positive_f: [(&'static str, f32); 4] = [
+        ("dsr.temperature", c.dsr.temperature),
+        ("train.learning_rate", c.train.learning_rate),
+        ("model.rope_base", c.model.rope_base),
+        ("model.layernorm_eps", c.model.layernorm_eps),
+    ];
+    for (key, v) in positive_f {
+        if !(v.is_finite() && v > 0.0) {
+            return Some((key, format!("is {v}; must be finite and > 0")));
+        }
+    }
+    for (key, v) in [
+        ("train.adam_beta1", c.train.adam_beta1),
+        ("train.adam_beta2", c.train.adam_beta2),
+    ] {
+        if !(v.is_finite() && (0.0..1.0).contains(&v)) {
+            return Some((key, format!("is {v}; must be in [0, 1)")));
+        }
+    }
+    if !c.dsr.tau.is_finite() {
+        return Some(("dsr.tau", "must be finite".into()));
+    }
+    if !c.rckv.salience_threshold.is_finite() {
+        return Some(("rckv.salience_threshold", "must be finite".into()));
+    }
+    None
+}
+
+/// The rules on the baselines' sections: the first broken one.
+fn baselines(c: &Config) -> Option<Problem> {
+    for (key, v) in [
+        ("rag.chunk", c.rag.chunk),
+        ("razor.window", c.razor.window),
+        ("razor.probe_len", c.razor.probe_len),
+        ("pyramid.budget", c.pyramid.budget),
+        ("pyramid.window", c.pyramid.window),
+        ("pyramid.kernel", c.pyramid.kernel),
+        ("gca.chunk", c.gca.chunk),
+        ("gca.top_k", c.gca.top_k),
+        ("gca.landmark_dim", c.gca.landmark_dim),
+    ] {
+        if v == 0 {
+            return Some((key, "must be at least 1".into()));
+        }
+    }
+    if !(c.rag.k1.is_finite() && c.rag.k1 >= 0.0) {
+        return Some(("rag.k1", format!("is {}; must be finite and ≥ 0", c.rag.k1)));
+    }
+    for (key, v) in [
+        ("rag.b", c.rag.b),
+        ("razor.retrieval_heads", c.razor.retrieval_heads),
+        ("razor.echo_heads", c.razor.echo_heads),
+    ] {
+        if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+            return Some((key, format!("is {v}; must be in [0, 1]")));
+        }
+    }
+    if c.razor.echo_heads > c.razor.retrieval_heads {
+        return Some((
+            "razor.echo_heads",
+            format!(
+                "({}) must not exceed razor.retrieval_heads ({})",
+                c.razor.echo_heads, c.razor.retrieval_heads
+            ),
+        ));
+    }
+    if c.pyramid.kernel.is_multiple_of(2) {
+        return Some((
+            "pyramid.kernel",
+            format!(
+                "is {}; must be odd (a centred pooling window)",
+                c.pyramid.kernel
+            ),
+        ));
+    }
+    if c.pyramid.budget <= c.pyramid.window {
+        return Some((
+            "pyramid.budget",
+            format!(
+                "({}) must exceed pyramid.window ({}): the window is part of the budget",
+                c.pyramid.budget, c.pyramid.window
+            ),
+        ));
+    }
+    if !(c.pyramid.beta.is_finite() && c.pyramid.beta >= 1.0) {
+        return Some((
+            "pyramid.beta",
+            format!("is {}; must be finite and ≥ 1", c.pyramid.beta),
+        ));
+    }
+    None
 }

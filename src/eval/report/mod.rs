@@ -80,12 +80,22 @@ pub fn utc(secs: u64) -> String {
     )
 }
 
+/// `root/name`, recorded as a written figure.
+fn fig(root: &Path, w: &mut Written, name: &str) -> PathBuf {
+    let p = root.join(name);
+    w.figures.push(p.clone());
+    p
+}
+
 fn figures(root: &Path, runs: &[ModelRun], w: &mut Written) -> Result<(), ReportError> {
-    let mut fig = |name: &str| {
-        let p = root.join(name);
-        w.figures.push(p.clone());
-        p
-    };
+    training_figures(root, runs, w)?;
+    efficiency_figures(root, runs, w)?;
+    task_figures(root, runs, w)?;
+    retention_figure(root, runs, w)
+}
+
+/// Loss curves, the HOF terms and held-out metrics over training, from the logs.
+fn training_figures(root: &Path, runs: &[ModelRun], w: &mut Written) -> Result<(), ReportError> {
     let mut loss = Vec::new();
     let mut perf = Vec::new();
     for r in runs {
@@ -114,7 +124,7 @@ fn figures(root: &Path, runs: &[ModelRun], w: &mut Written) -> Result<(), Report
         ));
     } else {
         plots::lines(
-            &fig("loss_curves.png"),
+            &fig(root, w, "loss_curves.png"),
             "Training and validation loss",
             "step",
             "loss",
@@ -128,7 +138,7 @@ fn figures(root: &Path, runs: &[ModelRun], w: &mut Written) -> Result<(), Report
             .filter(|(_, s)| !s.is_empty())
             .collect();
         plots::lines(
-            &fig("hof_terms.png"),
+            &fig(root, w, "hof_terms.png"),
             "DSRSQ hybrid loss terms (unweighted)",
             "step",
             "loss term",
@@ -142,13 +152,18 @@ fn figures(root: &Path, runs: &[ModelRun], w: &mut Written) -> Result<(), Report
         ));
     } else {
         plots::lines(
-            &fig("performance_metrics.png"),
+            &fig(root, w, "performance_metrics.png"),
             "Held-out metrics during training",
             "step",
             "fraction",
             &perf,
         )?;
     }
+    Ok(())
+}
+
+/// Memory, throughput, token efficiency and latency per model.
+fn efficiency_figures(root: &Path, runs: &[ModelRun], w: &mut Written) -> Result<(), ReportError> {
     let eff: Vec<_> = runs
         .iter()
         .filter_map(|r| r.efficiency.map(|e| (r.name.clone(), e)))
@@ -170,30 +185,35 @@ fn figures(root: &Path, runs: &[ModelRun], w: &mut Written) -> Result<(), Report
             eff.iter().map(|(n, e)| (n.clone(), f(e))).collect()
         };
         plots::bars(
-            &fig("memory_usage.png"),
+            &fig(root, w, "memory_usage.png"),
             "Peak memory",
             "MB",
             &pick(|e| e.memory_mb),
         )?;
         plots::bars(
-            &fig("throughput.png"),
+            &fig(root, w, "throughput.png"),
             "Throughput",
             "tokens/s",
             &pick(|e| e.tokens_per_second),
         )?;
         plots::bars(
-            &fig("token_efficiency.png"),
+            &fig(root, w, "token_efficiency.png"),
             "Token efficiency",
             "fraction of context kept",
             &pick(|e| e.token_efficiency),
         )?;
         plots::bars(
-            &fig("latency.png"),
+            &fig(root, w, "latency.png"),
             "Latency per example (p50)",
             "seconds",
             &pick(|e| e.latency_p50_s),
         )?;
     }
+    Ok(())
+}
+
+/// The ablation and the baseline comparison on task metrics.
+fn task_figures(root: &Path, runs: &[ModelRun], w: &mut Written) -> Result<(), ReportError> {
     let task: Vec<_> = runs
         .iter()
         .filter_map(|r| r.task.map(|t| (r.name.clone(), t)))
@@ -218,7 +238,12 @@ fn figures(root: &Path, runs: &[ModelRun], w: &mut Written) -> Result<(), Report
             "fewer than two of full_model / no_dsr / no_sqa / no_rckv evaluated".into(),
         ));
     } else {
-        plots::bars(&fig("ablation_results.png"), "Ablation: F1", "F1", &abl)?;
+        plots::bars(
+            &fig(root, w, "ablation_results.png"),
+            "Ablation: F1",
+            "F1",
+            &abl,
+        )?;
     }
     if task.is_empty() {
         w.skipped.push((
@@ -231,12 +256,17 @@ fn figures(root: &Path, runs: &[ModelRun], w: &mut Written) -> Result<(), Report
             .map(|(n, t)| (n.clone(), vec![t.f1, t.exact_match, t.rouge_l, t.bleu]))
             .collect();
         plots::grouped_bars(
-            &fig("baseline_comparison.png"),
+            &fig(root, w, "baseline_comparison.png"),
             "Task performance",
             &["F1", "Exact Match", "ROUGE-L", "BLEU"],
             &s,
         )?;
     }
+    Ok(())
+}
+
+/// Information retention by age, from the streaming scenario.
+fn retention_figure(root: &Path, runs: &[ModelRun], w: &mut Written) -> Result<(), ReportError> {
     let retention: Vec<_> = runs
         .iter()
         .filter_map(|r| {
@@ -256,7 +286,7 @@ fn figures(root: &Path, runs: &[ModelRun], w: &mut Written) -> Result<(), Report
         ));
     } else {
         plots::lines(
-            &fig("information_retention.png"),
+            &fig(root, w, "information_retention.png"),
             "Information retention: probe accuracy by age of the fact",
             "age of the latest key (context tokens, bucket centres)",
             "accuracy",
