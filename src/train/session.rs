@@ -132,9 +132,10 @@ fn open_data(opts: &TrainOptions, tok: &Tok) -> Result<Datasets, TrainError> {
     Ok((train_ds, eval_ds, stages))
 }
 
-/// What `--skip-bad` skipped, one line per dataset that skipped anything.
+/// What `--skip-bad` skipped, one line per data file that skipped anything (the train and eval
+/// splits of one file read the same records, so they say the same line once).
 fn skip_notices(datasets: &[&dyn Dataset]) -> Vec<String> {
-    datasets
+    let mut lines: Vec<String> = datasets
         .iter()
         .filter_map(|ds| {
             let r = ds.report().load;
@@ -148,7 +149,9 @@ fn skip_notices(datasets: &[&dyn Dataset]) -> Vec<String> {
                 )
             })
         })
-        .collect()
+        .collect();
+    lines.dedup();
+    lines
 }
 
 impl<B: Backend> TrainSession<B> {
