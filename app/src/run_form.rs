@@ -7,7 +7,9 @@ use anyhow::Result;
 use dsrsq::model::Config;
 use dsrsq::train::TrainOptions;
 
-/// Training presets: (name, config, data, steps).
+/// The run panel's training choices: (name, config preset in `assets/configs/`, data, steps of a
+/// live run). The configs are the TOML presets; the step counts are short live runs, not
+/// `dsrsq reproduce`'s recipes.
 pub const PRESETS: [(&str, &str, &str, usize); 3] = [
     ("tiny", "tiny", "passkey:ctx=2048", 300),
     ("tiny-mqar", "tiny-mqar", "mqar:ctx=256,pairs=16", 300),

@@ -26,9 +26,6 @@ pub fn config_from(text: &str) -> Result<Config> {
     if t.is_empty() {
         bail!("no config given");
     }
-    if t == "micro" {
-        return Ok(dsrsq::eval::reproduce::preset("micro")?.config);
-    }
     if Path::new(t).is_file() {
         return Ok(Config::from_file(Path::new(t))?);
     }

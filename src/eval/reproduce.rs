@@ -98,57 +98,40 @@ pub fn preset(name: &str) -> Result<Preset, ReproduceError> {
         .iter()
         .map(|v| v.name.to_string())
         .collect();
-    let tiny = Config::preset("tiny").map_err(|e| ReproduceError::Train {
-        model: "preset".into(),
-        source: Box::new(TrainError::Setup(e.to_string())),
-    })?;
+    let config = |name: &str| {
+        Config::preset(name).map_err(|e| ReproduceError::Train {
+            model: "preset".into(),
+            source: Box::new(TrainError::Setup(e.to_string())),
+        })
+    };
     match name {
-        "micro" => {
-            let mut c = tiny;
-            c.model.d_model = 32;
-            c.model.hidden_dim = 16;
-            c.model.heads = 2;
-            c.model.layers = 1;
-            c.dsr.reduced_dim = 8;
-            c.dsr.base_budget = 64;
-            c.dsr.block = 16;
-            c.sqa.clusters = 4;
-            c.sqa.top_k = 2;
-            c.sqa.window = 16;
-            c.sqa.sink = 4;
-            c.rckv.compressed_dim = 8;
-            c.rckv.buffer_size = 96;
-            c.rckv.sink = 4;
-            c.hof.rampup_steps = 5;
-            c.train.batch_size = 4;
-            Ok(Preset {
-                name: name.into(),
-                config: c,
-                data: "passkey:ctx=256".into(),
-                stages: vec![("passkey:ctx=128".into(), 4)],
-                steps: 10,
-                warmup: 2,
-                eval_every: 5,
-                eval_examples: 6,
-                max_new: 8,
-                models,
-                sweep_data: "passkey:ctx={ctx}".into(),
-                sweep_lengths: vec![128, 512],
-                sweep_examples: 2,
-                stream: StreamSpec {
-                    streams: 1,
-                    segments: 6,
-                    segment_tokens: 48,
-                    key_prob: 0.3,
-                    shift_at: 3,
-                    seed: 42,
-                },
-                extra_evals: vec![("longqa".into(), squad_longqa(256))],
-            })
-        }
+        "micro" => Ok(Preset {
+            name: name.into(),
+            config: config("micro")?,
+            data: "passkey:ctx=256".into(),
+            stages: vec![("passkey:ctx=128".into(), 4)],
+            steps: 10,
+            warmup: 2,
+            eval_every: 5,
+            eval_examples: 6,
+            max_new: 8,
+            models,
+            sweep_data: "passkey:ctx={ctx}".into(),
+            sweep_lengths: vec![128, 512],
+            sweep_examples: 2,
+            stream: StreamSpec {
+                streams: 1,
+                segments: 6,
+                segment_tokens: 48,
+                key_prob: 0.3,
+                shift_at: 3,
+                seed: 42,
+            },
+            extra_evals: vec![("longqa".into(), squad_longqa(256))],
+        }),
         "tiny" => Ok(Preset {
             name: name.into(),
-            config: tiny,
+            config: config("tiny")?,
             data: "passkey:ctx=256".into(),
             stages: vec![("passkey:ctx=128".into(), 1400)],
             steps: 2100,

@@ -126,6 +126,7 @@ pub struct Config {
 
 /// The presets shipped in `assets/configs/`, by name.
 pub const PRESETS: &[(&str, &str)] = &[
+    ("micro", include_str!("../../assets/configs/micro.toml")),
     ("seed", include_str!("../../assets/configs/seed.toml")),
     ("tiny", include_str!("../../assets/configs/tiny.toml")),
     (
