@@ -111,8 +111,20 @@ pub trait Backend {
     ) -> Result<(Self::T, Self::T, Self::T)>;
     fn softmax_forward(&self, x: &Self::T) -> Result<Self::T>;
     fn softmax_backward(&self, y: &Self::T, dy: &Self::T) -> Result<Self::T>;
+    /// Rows `ids` of the table `weight: [vocab, d]` → `[ids.len(), d]` (the token embedding).
     fn embedding_forward(&self, weight: &Self::T, ids: &[u32]) -> Result<Self::T>;
+    /// `dy: [ids.len(), d]` summed into the rows `ids` of a zero `[vocab, d]` (its gradient).
     fn embedding_backward(&self, dy: &Self::T, ids: &[u32], vocab: usize) -> Result<Self::T>;
+    /// Rows `rows` of `x: [n, d]` → `[rows.len(), d]`: picking rows (context rows, target
+    /// rows, a sequence's last row, kept heads) is the embedding lookup on any table.
+    fn gather_rows(&self, x: &Self::T, rows: &[u32]) -> Result<Self::T> {
+        self.embedding_forward(x, rows)
+    }
+    /// `src: [rows.len(), d]` added into the rows `rows` of a zero `[n, d]`: the inverse of
+    /// [`Backend::gather_rows`] and its gradient.
+    fn scatter_rows(&self, src: &Self::T, rows: &[u32], n: usize) -> Result<Self::T> {
+        self.embedding_backward(src, rows, n)
+    }
     fn rope_forward(&self, x: &Self::T, positions: &[u32], base: f32) -> Result<Self::T>;
     fn rope_backward(&self, dy: &Self::T, positions: &[u32], base: f32) -> Result<Self::T>;
     /// `x + conv(x)`, the short causal depthwise convolution (`kernels::shortconv`).

@@ -21,7 +21,7 @@
 //!   k-means depends on every key including later ones, so no causal cache can reproduce it
 //!   bit for bit, and the evaluation reports how often the two agree.
 //! - The backends have no in-place row append, so a new row is added by two scatters into a
-//!   buffer one row longer (`embedding_backward` sums rows into place): O(cache) per token,
+//!   buffer one row longer (`scatter_rows` sums rows into place): O(cache) per token,
 //!   the same order as the attention itself.
 
 use super::block;
@@ -80,7 +80,7 @@ fn conv_tail<B: Backend>(
         return Ok(None);
     }
     let rows: Vec<u32> = ((n - keep) as u32..n as u32).collect();
-    Ok(Some((be.embedding_forward(h, &rows)?, keep)))
+    Ok(Some((be.gather_rows(h, &rows)?, keep)))
 }
 
 /// `[a; b]` along rows (`a: [na, w]`, `b: [nb, w]`).
@@ -95,8 +95,8 @@ fn concat_rows<B: Backend>(
     let ia: Vec<u32> = (0..na as u32).collect();
     let ib: Vec<u32> = (na as u32..n as u32).collect();
     Ok(be.add(
-        &be.embedding_backward(a, &ia, n)?,
-        &be.embedding_backward(b, &ib, n)?,
+        &be.scatter_rows(a, &ia, n)?,
+        &be.scatter_rows(b, &ib, n)?,
         1.0,
     )?)
 }
@@ -142,8 +142,8 @@ impl<'m, B: Backend> KvDecoder<'m, B> {
                     let rest: Vec<u32> = (kept_ctx as u32..l as u32).collect();
                     ExactKv {
                         latent: Some((c.clone(), batch.positions[..kept_ctx].to_vec())),
-                        k: be.embedding_forward(&k, &rest)?,
-                        v: be.embedding_forward(&v, &rest)?,
+                        k: be.gather_rows(&k, &rest)?,
+                        v: be.gather_rows(&v, &rest)?,
                         rows: rest.len(),
                     }
                 }
@@ -158,7 +158,7 @@ impl<'m, B: Backend> KvDecoder<'m, B> {
             Ok(false)
         })?;
         let x = blocks.x;
-        let last = be.embedding_forward(&x, &[l as u32 - 1])?;
+        let last = be.gather_rows(&x, &[l as u32 - 1])?;
         let dec = KvDecoder {
             model,
             layers,
@@ -265,7 +265,7 @@ fn layer_step<B: Backend>(
             };
             let y = be.shortconv_forward(&rows, &p[cw], &d)?;
             *tail = conv_tail(be, &rows, n, taps)?;
-            be.embedding_forward(&y, &[n as u32 - 1])?
+            be.gather_rows(&y, &[n as u32 - 1])?
         }
         None => h1,
     };

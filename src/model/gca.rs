@@ -132,7 +132,7 @@ pub(crate) fn retrieve<B: Backend>(
             }
         }
     }
-    let picked = be.embedding_forward(&be.reshape(&scores, &[b * nc * nc, 1])?, &ids)?;
+    let picked = be.gather_rows(&be.reshape(&scores, &[b * nc * nc, 1])?, &ids)?;
     let mask = be.upload(&Tensor {
         data: mask,
         shape: vec![b * nc * kk, 1],
@@ -171,7 +171,7 @@ pub(crate) fn backward<B: Backend>(
     let dlogits = be.softmax_backward(&flat(&cache.w)?, &flat(dw)?)?;
     // Empty slots have w = 0 exactly, so their dlogits are 0 and the scatter to index 0 adds
     // nothing.
-    let dscores = be.embedding_backward(
+    let dscores = be.scatter_rows(
         &be.reshape(&dlogits, &[b * nc * kk, 1])?,
         &cache.ids,
         b * nc * nc,

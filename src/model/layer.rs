@@ -132,8 +132,8 @@ pub(crate) fn forward<B: Backend>(
         let lat = cfg.rckv.compressed_dim;
         let cr = &batch.ctx_rows;
         let nc = cr.len();
-        let kc = be.embedding_forward(&k, cr)?;
-        let vc = be.embedding_forward(&v, cr)?;
+        let kc = be.gather_rows(&k, cr)?;
+        let vc = be.gather_rows(&v, cr)?;
         let c = be.add(
             &be.matmul(&kc, &p[li.rk_dk], &MatmulDims::new(nc, dm, lat))?,
             &be.matmul(&vc, &p[li.rk_dv], &MatmulDims::new(nc, dm, lat))?,
@@ -147,12 +147,12 @@ pub(crate) fn forward<B: Backend>(
         let loss = be.scale(&be.add(&lk, &lv, 1.0)?, 0.5)?;
         let k2 = be.add(
             &k,
-            &be.embedding_backward(&be.add(&khat, &kc, -1.0)?, cr, rows)?,
+            &be.scatter_rows(&be.add(&khat, &kc, -1.0)?, cr, rows)?,
             1.0,
         )?;
         let v2 = be.add(
             &v,
-            &be.embedding_backward(&be.add(&vhat, &vc, -1.0)?, cr, rows)?,
+            &be.scatter_rows(&be.add(&vhat, &vc, -1.0)?, cr, rows)?,
             1.0,
         )?;
         let cache = RckvCache { kc, vc, c, gk, gv };
@@ -255,8 +255,8 @@ pub(crate) fn backward<B: Backend>(
         // k' = k + S(k̂c − kc): the attention's gradient reaches k̂c through the scatter and
         // cancels on kc's rows of k; the compression loss adds its own gradient on k̂c.
         let half = 0.5 * comp_weight;
-        let dkhat = be.add(&be.embedding_forward(&dk, cr)?, &rc.gk, half)?;
-        let dvhat = be.add(&be.embedding_forward(&dv, cr)?, &rc.gv, half)?;
+        let dkhat = be.add(&be.gather_rows(&dk, cr)?, &rc.gk, half)?;
+        let dvhat = be.add(&be.gather_rows(&dv, cr)?, &rc.gv, half)?;
         let (dc1, duk) =
             be.matmul_backward(&rc.c, &p[li.rk_uk], &dkhat, &MatmulDims::new(nc, lat, dm))?;
         let (dc2, duv) =
@@ -273,8 +273,8 @@ pub(crate) fn backward<B: Backend>(
         // On context rows: dk = dkc (through D) − dk̂c (the −kc of the blend and of the loss).
         let dk_ctx = be.add(&dkc, &dkhat, -1.0)?;
         let dv_ctx = be.add(&dvc, &dvhat, -1.0)?;
-        dk = be.add(&dk, &be.embedding_backward(&dk_ctx, cr, rows)?, 1.0)?;
-        dv = be.add(&dv, &be.embedding_backward(&dv_ctx, cr, rows)?, 1.0)?;
+        dk = be.add(&dk, &be.scatter_rows(&dk_ctx, cr, rows)?, 1.0)?;
+        dv = be.add(&dv, &be.scatter_rows(&dv_ctx, cr, rows)?, 1.0)?;
     }
 
     let hin = cache.proj_in();

@@ -160,7 +160,7 @@ impl<B: Backend> Model<B> {
         let ha = if all_rows {
             hf.clone()
         } else {
-            be.embedding_forward(&hf, &batch.target_rows)?
+            be.gather_rows(&hf, &batch.target_rows)?
         };
         let a = batch.target_rows.len();
         let head = MatmulDims::new(a, dm, vocab).transpose_b();
@@ -211,7 +211,7 @@ impl<B: Backend> Model<B> {
             let dhf = if all_rows {
                 dha
             } else {
-                be.embedding_backward(&dha, &batch.target_rows, rows)?
+                be.scatter_rows(&dha, &batch.target_rows, rows)?
             };
             let (mut dx, dg, db) =
                 block::norm_backward(&w, &dhf, &x, &self.params[idx.lnf_g], &lnf)?;

@@ -97,7 +97,7 @@ pub(crate) fn run<B: Backend>(
                     acc(be, &mut grads[w_q], g.dw_q)?;
                     if let Some(de) = g.de {
                         let v = cfg.model.vocab_size;
-                        acc(be, &mut grads[wte], be.embedding_backward(&de, &ex.ids, v)?)?;
+                        acc(be, &mut grads[wte], be.scatter_rows(&de, &ex.ids, v)?)?;
                     }
                 }
             }

@@ -149,7 +149,7 @@ fn window_pass<B: Backend>(
     let dims = MatmulDims::new(1, d, l).batched(bh).transpose_b();
     let scale = 1.0 / (d as f32).sqrt();
     forward_blocks(w, &idx, &batch, None, |_, cache| {
-        let q = be.embedding_forward(&be.reshape(&cache.qh, &[bh * l, d])?, &focus)?;
+        let q = be.gather_rows(&be.reshape(&cache.qh, &[bh * l, d])?, &focus)?;
         let q = be.reshape(&q, &[bh, 1, d])?;
         let s = be.scale(&be.matmul(&q, &cache.kh, &dims)?, scale)?;
         let p = be.download(&be.softmax_forward(&be.reshape(&s, &[bh, l])?)?)?;

@@ -65,12 +65,12 @@ pub(crate) fn gather_rows<B: Backend>(
         .iter()
         .flat_map(|&(h, rows)| rows.iter().map(move |&r| h * l as u32 + r))
         .collect();
-    Ok(be.embedding_forward(x, &ids)?)
+    Ok(be.gather_rows(x, &ids)?)
 }
 
 /// `t: [g·rows, d]` with one more row per head (`new: [g, d]`) → `[g·(rows+1), d]`. The
 /// backends have no in-place append, so both parts are scattered into the longer buffer
-/// (`embedding_backward` places rows; distinct ids, so nothing is summed).
+/// (`scatter_rows` places rows; distinct ids, so nothing is summed).
 pub(crate) fn append_rows<B: Backend>(
     be: &B,
     t: &B::T,
@@ -85,8 +85,8 @@ pub(crate) fn append_rows<B: Backend>(
     let fresh: Vec<u32> = (0..g as u32).map(|h| h * stride + rows as u32).collect();
     let total = g * (rows + 1);
     Ok(be.add(
-        &be.embedding_backward(t, &old, total)?,
-        &be.embedding_backward(new, &fresh, total)?,
+        &be.scatter_rows(t, &old, total)?,
+        &be.scatter_rows(new, &fresh, total)?,
         1.0,
     )?)
 }
@@ -111,9 +111,9 @@ pub fn attend<B: Backend>(
     let mut out: Option<B::T> = None;
     for g in groups.iter_mut() {
         let n = g.heads.len();
-        let qg = be.embedding_forward(&qh, &g.heads)?;
-        g.k = append_rows(be, &g.k, g.rows, &be.embedding_forward(&kh, &g.heads)?, n)?;
-        g.v = append_rows(be, &g.v, g.rows, &be.embedding_forward(&vh, &g.heads)?, n)?;
+        let qg = be.gather_rows(&qh, &g.heads)?;
+        g.k = append_rows(be, &g.k, g.rows, &be.gather_rows(&kh, &g.heads)?, n)?;
+        g.v = append_rows(be, &g.v, g.rows, &be.gather_rows(&vh, &g.heads)?, n)?;
         g.rows += 1;
         if let Some(b) = g.bias.as_mut() {
             b.push(0.0);
@@ -132,7 +132,7 @@ pub fn attend<B: Backend>(
         }
         let probs = be.softmax_forward(&scores)?;
         let o = be.matmul(&probs, &g.v, &MatmulDims::new(1, rows, d).batched(n))?;
-        let placed = be.embedding_backward(&be.reshape(&o, &[n, d])?, &g.heads, heads)?;
+        let placed = be.scatter_rows(&be.reshape(&o, &[n, d])?, &g.heads, heads)?;
         out = Some(match out {
             Some(acc) => be.add(&acc, &placed, 1.0)?,
             None => placed,

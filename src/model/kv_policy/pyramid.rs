@@ -128,9 +128,7 @@ pub fn snapkv_scores<B: Backend>(
     let owner: Vec<u32> = (0..heads as u32)
         .flat_map(|h| std::iter::repeat_n(h, w))
         .collect();
-    let sums = be
-        .download(&be.embedding_backward(&probs, &owner, heads)?)?
-        .data;
+    let sums = be.download(&be.scatter_rows(&probs, &owner, heads)?)?.data;
     Ok(sums.chunks(l).map(|row| row[..l - w].to_vec()).collect())
 }
 

@@ -158,7 +158,7 @@ pub fn score_heads<B: Backend>(be: &B, model: &Model<B>) -> Result<Vec<(f32, f32
         let s = be.reshape(&be.bias_forward(&s, &mask)?, &[heads * n, n])?;
         let probs = be.reshape(&be.softmax_forward(&s)?, &[heads * n * n, 1])?;
         // Only the 2·p entries per head the scores need come back to the host.
-        let vals = be.download(&be.embedding_forward(&probs, &picks)?)?.data;
+        let vals = be.download(&be.gather_rows(&probs, &picks)?)?.data;
         out.extend(head_scores(&vals, heads, p));
         Ok(false)
     })?;
@@ -248,10 +248,10 @@ pub fn compress<B: Backend>(
     let build = |x: &B::T| -> Result<B::T, ModelError> {
         let keep: Vec<(u32, &[u32])> = cut.iter().map(|&h| (h, kept.as_slice())).collect();
         let drop: Vec<(u32, &[u32])> = cut.iter().map(|&h| (h, dropped.as_slice())).collect();
-        let kept_rows = be.embedding_backward(&gather_rows(be, x, l, &keep)?, &kept_at, total)?;
+        let kept_rows = be.scatter_rows(&gather_rows(be, x, l, &keep)?, &kept_at, total)?;
         // Scatter-add of the pre-scaled dropped rows sums each head's mean into its slot.
         let scaled = be.scale(&gather_rows(be, x, l, &drop)?, 1.0 / m as f32)?;
-        let mean = be.embedding_backward(&scaled, &comp_at, total)?;
+        let mean = be.scatter_rows(&scaled, &comp_at, total)?;
         Ok(be.add(&kept_rows, &mean, 1.0)?)
     };
     let mut bias = vec![0.0f32; rows];
