@@ -149,7 +149,7 @@ impl<B: Backend> Model<B> {
         )?;
         let pad = 0;
         let batch = Batch::build(examples, &ret.plans, pad)?;
-        let (rows, dm, vocab) = (batch.rows(), cfg.model.d_model, cfg.model.vocab_size);
+        let (rows, vocab) = (batch.rows(), cfg.model.vocab_size);
 
         let blocks = forward_blocks(&w, idx, &batch, None, |_, _| Ok(true))?;
         let (x, caches) = (blocks.x, blocks.caches);
@@ -163,48 +163,16 @@ impl<B: Backend> Model<B> {
             be.gather_rows(&hf, &batch.target_rows)?
         };
         let a = batch.target_rows.len();
-        let head = MatmulDims::new(a, dm, vocab).transpose_b();
-        let wte = &self.params[idx.wte];
-        // Training without logits kept: the fused head (chunked on the CPU, so the
-        // [rows, vocab] logits never exist at once); otherwise the separate ops.
-        let (losses, logits, head_grads) = if backward && !keep_logits {
-            let (l, dha, dwte) = be.lm_head_loss(&ha, wte, &batch.targets, hof.lambda_task)?;
-            (l, None, Some((dha, dwte)))
-        } else {
-            let logits = be.matmul(&ha, wte, &head)?;
-            let (l, dlogits) = be.cross_entropy(&logits, &batch.targets)?;
-            let grads = if backward {
-                let dlogits = be.scale(&dlogits, hof.lambda_task)?;
-                Some(be.matmul_backward(&ha, wte, &dlogits, &head)?)
-            } else {
-                None
-            };
-            (l, Some(logits), grads)
-        };
+        let (losses, logits, head_grads) = self.lm_head(be, &ha, &batch, backward, keep_logits)?;
 
-        let scalar = |t: &Option<B::T>| -> Result<f32, ModelError> {
-            Ok(match t {
-                Some(t) => be.download(t)?.data.first().copied().unwrap_or(0.0),
-                None => 0.0,
-            })
+        let sums = TermSums {
+            task_rows: &losses,
+            targets: a,
+            retrieval: (&ret.retrieval_sum, ret.with_spans),
+            compute: (&ret.compute_sum, examples.len()),
+            compression: (&comp_sum, comp_layers),
         };
-        let task_rows = be.download(&losses)?;
-        let task = (task_rows.data.iter().map(|&v| v as f64).sum::<f64>() / a as f64) as f32;
-        let retrieval = scalar(&ret.retrieval_sum)? / ret.with_spans.max(1) as f32;
-        let compute = scalar(&ret.compute_sum)? / examples.len() as f32;
-        let compression = scalar(&comp_sum)? / comp_layers.max(1) as f32;
-        let terms = LossTerms {
-            task,
-            retrieval,
-            compression,
-            compute,
-            ramp,
-            total: hof.lambda_task * task
-                + ramp
-                    * (hof.lambda_retrieval * retrieval
-                        + hof.lambda_compression * compression
-                        + hof.lambda_compute * compute),
-        };
+        let terms = loss_terms(be, cfg, ramp, &sums)?;
 
         if let Some((dha, dwte)) = head_grads {
             acc(be, &mut grads[idx.wte], dwte)?;
@@ -236,4 +204,87 @@ impl<B: Backend> Model<B> {
             logits: if keep_logits { logits } else { None },
         })
     }
+    /// The tied LM head on the target rows `ha` and the task loss per row: `(losses, logits,
+    /// (dha, dwte))`. Training without logits kept uses the fused head (chunked on the CPU, so
+    /// the `[rows, vocab]` logits never exist at once); otherwise the separate ops.
+    fn lm_head(
+        &self,
+        be: &B,
+        ha: &B::T,
+        batch: &Batch,
+        backward: bool,
+        keep_logits: bool,
+    ) -> Result<HeadOut<B>, ModelError> {
+        let cfg = &self.cfg;
+        let (a, dm, vocab) = (
+            batch.target_rows.len(),
+            cfg.model.d_model,
+            cfg.model.vocab_size,
+        );
+        let head = MatmulDims::new(a, dm, vocab).transpose_b();
+        let wte = &self.params[self.layout.idx.wte];
+        let lambda = cfg.hof.lambda_task;
+        if backward && !keep_logits {
+            let (l, dha, dwte) = be.lm_head_loss(ha, wte, &batch.targets, lambda)?;
+            return Ok((l, None, Some((dha, dwte))));
+        }
+        let logits = be.matmul(ha, wte, &head)?;
+        let (l, dlogits) = be.cross_entropy(&logits, &batch.targets)?;
+        let grads = if backward {
+            let dlogits = be.scale(&dlogits, lambda)?;
+            Some(be.matmul_backward(ha, wte, &dlogits, &head)?)
+        } else {
+            None
+        };
+        Ok((l, Some(logits), grads))
+    }
+}
+
+/// The LM head's per-row losses, its logits when kept, and `(dha, dwte)` when backward.
+type HeadOut<B> = (
+    <B as Backend>::T,
+    Option<<B as Backend>::T>,
+    Option<(<B as Backend>::T, <B as Backend>::T)>,
+);
+
+/// The device-side sums behind the loss terms, each with what it is averaged over.
+struct TermSums<'a, T> {
+    task_rows: &'a T,
+    targets: usize,
+    retrieval: (&'a Option<T>, usize),
+    compute: (&'a Option<T>, usize),
+    compression: (&'a Option<T>, usize),
+}
+
+/// The HOF loss terms on the host: each sum over what it averages, and the weighted total.
+fn loss_terms<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    ramp: f32,
+    sums: &TermSums<'_, B::T>,
+) -> Result<LossTerms, ModelError> {
+    let scalar = |t: &Option<B::T>| -> Result<f32, ModelError> {
+        Ok(match t {
+            Some(t) => be.download(t)?.data.first().copied().unwrap_or(0.0),
+            None => 0.0,
+        })
+    };
+    let hof = &cfg.hof;
+    let task_rows = be.download(sums.task_rows)?;
+    let task = (task_rows.data.iter().map(|&v| v as f64).sum::<f64>() / sums.targets as f64) as f32;
+    let retrieval = scalar(sums.retrieval.0)? / sums.retrieval.1.max(1) as f32;
+    let compute = scalar(sums.compute.0)? / sums.compute.1 as f32;
+    let compression = scalar(sums.compression.0)? / sums.compression.1.max(1) as f32;
+    Ok(LossTerms {
+        task,
+        retrieval,
+        compression,
+        compute,
+        ramp,
+        total: hof.lambda_task * task
+            + ramp
+                * (hof.lambda_retrieval * retrieval
+                    + hof.lambda_compression * compression
+                    + hof.lambda_compute * compute),
+    })
 }
