@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 
 use super::eval::EvalStats;
 use super::fsio;
@@ -14,13 +13,12 @@ use super::TrainError;
 use crate::backend::Backend;
 use crate::data::{Dataset, Tok};
 
-/// How a run ended (also written as the run folder's `summary.json`).
-#[derive(Debug, Clone, Serialize)]
+/// How a run ended (`summary.json` in the run folder holds it with the run's config).
+#[derive(Debug, Clone)]
 pub struct TrainSummary {
     pub steps: usize,
     pub resumed_from: Option<usize>,
     pub last_loss: f32,
-    #[serde(skip)]
     pub last_eval: Option<EvalStats>,
     pub seconds: f64,
     pub tokens_per_second: f64,

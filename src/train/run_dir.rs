@@ -7,7 +7,7 @@
 //! - A folder that holds a run is never silently reused: starting afresh there is an error
 //!   unless the caller resumes it or asks to overwrite it, and overwriting removes only what a
 //!   run writes (refusing when anything else is there).
-//! - Temp files (`*.<pid>.tmp`) are only ever written under the lock, so once the lock is ours
+//! - Temp files (`NAME.<pid>.tmp`) are only ever written under the lock, so once the lock is ours
 //!   any left are from a killed writer and are removed, and the caller is told.
 
 use std::fs::{self, File, OpenOptions};
@@ -157,7 +157,17 @@ fn lock(dir: &Path) -> Result<File, TrainError> {
     Ok(file)
 }
 
-/// Removes `*.tmp` files in the folder and its `checkpoints/`; returns their names.
+/// A temp file as `fsio::temp_path` names them, `NAME.<pid>.tmp`; a user's own `x.tmp` is not.
+fn is_writer_temp(name: &str) -> bool {
+    name.strip_suffix(TEMP_SUFFIX)
+        .and_then(|rest| rest.rsplit_once('.'))
+        .is_some_and(|(stem, pid)| {
+            !stem.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// Removes the writers' temp files (`NAME.<pid>.tmp`) in the folder and its `checkpoints/`;
+/// returns their names.
 fn remove_stale_temps(dir: &Path) -> Result<Vec<String>, TrainError> {
     let mut removed = Vec::new();
     for d in [dir.to_path_buf(), dir.join("checkpoints")] {
@@ -169,7 +179,7 @@ fn remove_stale_temps(dir: &Path) -> Result<Vec<String>, TrainError> {
         for entry in listing {
             let entry = entry.map_err(io_err(&d))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(TEMP_SUFFIX) && entry.path().is_file() {
+            if is_writer_temp(&name) && entry.path().is_file() {
                 fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
                 removed.push(
                     entry

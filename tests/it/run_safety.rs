@@ -237,12 +237,16 @@ fn stale_temp_files_are_removed_and_reported() {
     for p in &stale {
         std::fs::write(p, b"torn").expect("write");
     }
+    // A file of the user's that merely ends in `.tmp` is not a writer's temp file.
+    let mine = dir.join("notes.tmp");
+    std::fs::write(&mine, b"mine").expect("write");
     let mut o = options(&dir, 4);
     o.mode = RunMode::Resume;
     let s = train(&CpuBackend, &o).expect("resume");
     for p in &stale {
         assert!(!p.exists(), "{} survived", p.display());
     }
+    assert!(mine.exists(), "a user's .tmp file was removed");
     let note = s
         .notices
         .iter()
